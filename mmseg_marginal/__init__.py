@@ -1,0 +1,14 @@
+"""mmseg_marginal: label-marginal losses, metrics and tools for mmsegmentation 1.x.
+
+Importing this package registers every component in mmseg's registries
+(losses in ``MODELS``, metrics in ``METRICS``, datasets in ``DATASETS``, hooks
+in ``HOOKS``) and allow-lists the classes of mmengine checkpoints for
+``torch.load(weights_only=True)``. In a config::
+
+    custom_imports = dict(imports=['mmseg_marginal'], allow_failed_imports=False)
+"""
+
+from . import analysis, datasets, engine, evaluation, losses  # noqa: F401
+from .version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""Placeholder: filled by the feature that owns this subpackage."""
