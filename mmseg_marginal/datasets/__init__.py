@@ -1,1 +1,17 @@
-"""Placeholder: filled by the feature that owns this subpackage."""
+"""Datasets: CamVid (SegNet's 360x480 version) and procedural street scenes.
+
+Importing this module registers ``CamVidDataset`` and ``SyntheticStreetsDataset``
+in mmseg's ``DATASETS``; :func:`generate_synthetic_streets` writes the built-in
+data.
+"""
+
+from .camvid import CamVidDataset
+from .checked_dataset import CheckedSegDataset
+from .synthetic_streets import SyntheticStreetsDataset, generate_synthetic_streets
+
+__all__ = [
+    "CamVidDataset",
+    "CheckedSegDataset",
+    "SyntheticStreetsDataset",
+    "generate_synthetic_streets",
+]
