@@ -1,1 +1,5 @@
-"""Placeholder: filled by the feature that owns this subpackage."""
+"""Hooks registered in mmseg's ``HOOKS``."""
+
+from .marginal_stats_hook import MarginalStatsHook, find_stat_modules
+
+__all__ = ["MarginalStatsHook", "find_stat_modules"]

@@ -1,1 +1,5 @@
-"""Placeholder: filled by the feature that owns this subpackage."""
+"""Evaluation metrics registered in mmseg's ``METRICS``."""
+
+from .proportion_metric import ProportionMetric, image_proportion_counts
+
+__all__ = ["ProportionMetric", "image_proportion_counts"]
