@@ -1,0 +1,17 @@
+# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: DiceBiasCE: CE + 0.1 * sum_k log(p_k + y_k), the label-marginal (bias) term of -log Dice.
+_base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
+_ce = dict(
+    type="CrossEntropyLoss",
+    use_sigmoid=False,
+    avg_non_ignore=True,
+    loss_weight=1.0,
+    loss_name="loss_ce",
+)
+model = dict(
+    decode_head=dict(
+        loss_decode=[
+            _ce,
+            dict(type="DiceBiasLoss", loss_weight=0.1),
+        ]
+    )
+)

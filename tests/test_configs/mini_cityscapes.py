@@ -1,0 +1,67 @@
+"""A miniature Cityscapes tree with the real folder and file naming, for CPU tests.
+
+``make_mini_cityscapes(root)`` writes, for each split, ``leftImg8bit/<split>/<city>/
+<city>_<seq>_<frame>_leftImg8bit.png`` (RGB) with ``gtFine/<split>/<city>/..._gtFine_labelIds.png``
+(Cityscapes ids, as the official evaluation reads them) and ``..._gtFine_labelTrainIds.png``
+(train ids, 255 = ignored, as mmseg's converter writes them), at 256x512 by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from cityscapesscripts.helpers.labels import labels as CS_LABELS
+from PIL import Image
+
+CITIES = {"train": ("aachen", "bochum"), "val": ("frankfurt",), "test": ("berlin", "bielefeld")}
+# every label id with a valid id (ignored ones included: they must map to 255)
+ALL_IDS = np.array(sorted({lab.id for lab in CS_LABELS if lab.id >= 0}), np.uint8)
+ID_TO_TRAIN = np.full(256, 255, np.uint8)
+for _lab in CS_LABELS:
+    if _lab.id >= 0 and 0 <= _lab.trainId < 255:
+        ID_TO_TRAIN[_lab.id] = _lab.trainId
+EVAL_IDS = np.array(sorted(lab.id for lab in CS_LABELS if 0 <= lab.trainId < 255), np.uint8)
+
+
+def _label_map(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Blocky id map: a road/sky layout plus rectangles of random (also ignored) ids."""
+    ids = np.full((height, width), 7, np.uint8)  # road
+    ids[: height // 3] = 23  # sky
+    ids[height // 3 : height // 2] = 11  # building
+    for lab_id in rng.choice(ALL_IDS, size=8, replace=False):
+        y, x = rng.integers(0, height - height // 8), rng.integers(0, width - width // 8)
+        h, w = rng.integers(height // 16, height // 4), rng.integers(width // 16, width // 4)
+        ids[y : y + h, x : x + w] = lab_id
+    ids[:4, :4] = 26  # every image has some car
+    return ids
+
+
+def make_mini_cityscapes(
+    root: Path,
+    per_city: int = 2,
+    height: int = 256,
+    width: int = 512,
+    splits: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, list[Path]]:
+    """Write the tree under ``root``; returns the image paths of each split."""
+    rng = np.random.default_rng(0)
+    palette = rng.integers(0, 256, size=(256, 3))
+    images: dict[str, list[Path]] = {}
+    for split in splits:
+        images[split] = []
+        for city in CITIES[split]:
+            img_dir = root / "leftImg8bit" / split / city
+            ann_dir = root / "gtFine" / split / city
+            img_dir.mkdir(parents=True, exist_ok=True)
+            ann_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(per_city):
+                stem = f"{city}_{i:06d}_{19 + 7 * i:06d}"
+                ids = _label_map(rng, height, width)
+                noise = rng.integers(-15, 16, size=(height, width, 3))
+                image = np.clip(palette[ids] + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(image).save(img_dir / f"{stem}_leftImg8bit.png")
+                Image.fromarray(ids).save(ann_dir / f"{stem}_gtFine_labelIds.png")
+                Image.fromarray(ID_TO_TRAIN[ids]).save(ann_dir / f"{stem}_gtFine_labelTrainIds.png")
+                images[split].append(img_dir / f"{stem}_leftImg8bit.png")
+    return images
