@@ -25,7 +25,9 @@ model = dict(
 
 dataset_type = "BaseSegDataset"
 data_root = "data/tiny"
-metainfo = dict(classes=("a", "b", "c", "d"), palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]])
+metainfo = dict(
+    classes=("a", "b", "c", "d"), palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]
+)
 train_pipeline = [
     dict(type="LoadImageFromFile"),
     dict(type="LoadAnnotations"),

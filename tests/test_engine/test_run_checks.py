@@ -1,0 +1,82 @@
+"""The checks tools/train.py and tools/test.py run before building a Runner."""
+
+import pytest
+from mmengine.config import Config
+
+import mmseg_marginal  # noqa: F401
+from mmseg_marginal.engine.launch import _replace_sync_bn
+from mmseg_marginal.engine.run_checks import (
+    RunCheckError,
+    check_data_folders,
+    check_loss_types,
+    check_new_run_keeps_checkpoints,
+)
+
+
+def model_with_losses(aux_losses) -> Config:
+    return Config(
+        dict(
+            model=dict(
+                decode_head=dict(loss_decode=dict(type="CrossEntropyLoss")),
+                auxiliary_head=[dict(loss_decode=aux_losses)],
+            )
+        )
+    )
+
+
+def test_known_losses_pass_including_scoped_names():
+    check_loss_types(model_with_losses([dict(type="mmseg.DiceLoss"), dict(type="FocalLoss")]))
+
+
+def test_unknown_loss_is_named_with_its_place():
+    cfg = model_with_losses([dict(type="CrossEntropyLoss"), dict(type="CrossEntropyLos")])
+    with pytest.raises(RunCheckError) as err:
+        check_loss_types(cfg)
+    message = str(err.value)
+    assert "'CrossEntropyLos'" in message
+    assert "model.auxiliary_head[0].loss_decode[1]" in message
+
+
+def dataset_cfg(root, prefix="img_dir/train") -> dict:
+    return dict(
+        type="BaseSegDataset",
+        data_root=str(root),
+        img_suffix=".png",
+        data_prefix=dict(img_path=prefix, seg_map_path="ann_dir/train"),
+    )
+
+
+def test_data_folders(tmp_path):
+    (tmp_path / "img_dir/train").mkdir(parents=True)
+    (tmp_path / "ann_dir/train").mkdir(parents=True)
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(type="RepeatDataset", times=2, dataset=dataset_cfg(tmp_path))
+            )
+        )
+    )
+    with pytest.raises(RunCheckError, match=r"no images ending in '.png' in .*img_dir/train"):
+        check_data_folders(cfg, ("train",))
+    (tmp_path / "img_dir/train/a.png").write_bytes(b"")
+    check_data_folders(cfg, ("train", "val"))  # val absent from the config: not checked
+
+    cfg.train_dataloader.dataset.dataset.data_prefix.img_path = "img_dir/nope"
+    with pytest.raises(FileNotFoundError) as err:
+        check_data_folders(cfg, ("train",))
+    assert str(tmp_path / "img_dir/nope") in str(err.value)
+    assert "train_dataloader.dataset.dataset.data_prefix.img_path" in str(err.value)
+
+
+def test_new_run_never_overwrites_checkpoints(tmp_path):
+    check_new_run_keeps_checkpoints(str(tmp_path / "fresh"), resume=False)
+    (tmp_path / "iter_4.pth").write_bytes(b"x")
+    with pytest.raises(RunCheckError, match="already holds checkpoints \\(iter_4.pth\\)"):
+        check_new_run_keeps_checkpoints(str(tmp_path), resume=False)
+    check_new_run_keeps_checkpoints(str(tmp_path), resume=True)
+
+
+def test_sync_bn_replaced_everywhere():
+    cfg = dict(a=dict(type="SyncBN"), b=[dict(norm=dict(type="SyncBN")), dict(type="BN")])
+    assert _replace_sync_bn(cfg) == 2
+    assert cfg == dict(a=dict(type="BN"), b=[dict(norm=dict(type="BN")), dict(type="BN")])

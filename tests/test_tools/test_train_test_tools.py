@@ -1,0 +1,185 @@
+"""tools/train.py, tools/test.py and the dist_*.sh launchers, run as a user runs them."""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_data import make_tiny_dataset
+
+from mmseg_marginal.engine.checkpoint import load_from_local_safe
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
+RANKS_CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18_ranks.py"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def data_options(root: Path) -> list:
+    return ["--cfg-options"] + [
+        f"{split}_dataloader.dataset.data_root={root}" for split in ("train", "val", "test")
+    ]
+
+
+def run_tool(*args, env_extra=None, check=True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests" / "data"), env.get("PYTHONPATH", "")])
+    env.update(env_extra or {})
+    cmd = [str(a) for a in args]
+    if cmd[0].endswith(".py"):
+        cmd = [sys.executable] + cmd
+    else:
+        cmd = ["bash"] + cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def metrics_of_last_run(work_dir: Path) -> dict:
+    runs = sorted(p for p in work_dir.iterdir() if p.is_dir() and (p / f"{p.name}.json").exists())
+    assert runs, f"no metrics json in {work_dir}"
+    return json.loads((runs[-1] / f"{runs[-1].name}.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_train_test_resume_round_trip(data_root, tmp_path):
+    work = tmp_path / "work"
+    train = REPO / "tools" / "train.py"
+    run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root))
+    assert {p.name for p in work.glob("*.pth")} == {"iter_2.pth", "iter_4.pth"}
+    first = {name: digest(work / name) for name in ("iter_2.pth", "iter_4.pth")}
+
+    # The checkpoint loads with weights_only=True (torch >= 2.6 default) in tools/test.py.
+    test_work = tmp_path / "test"
+    run_tool(
+        REPO / "tools" / "test.py",
+        CONFIG,
+        work / "iter_4.pth",
+        "--work-dir",
+        test_work,
+        *data_options(data_root),
+    )
+    metrics = metrics_of_last_run(test_work)
+    assert 0.0 <= metrics["mIoU"] <= 100.0 and "aAcc" in metrics
+
+    # A new run in the same work dir is refused and leaves the checkpoints untouched.
+    refused = run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root), check=False)
+    assert refused.returncode == 1
+    assert "already holds checkpoints" in refused.stderr and str(work) in refused.stderr
+    assert {name: digest(work / name) for name in first} == first
+
+    # --resume continues from iteration 4 with the optimizer and message hub restored.
+    opts = data_options(data_root) + ["train_cfg.max_iters=6"]
+    resumed = run_tool(train, CONFIG, "--work-dir", work, "--resume", *opts)
+    log = resumed.stdout + resumed.stderr
+    assert "resumed epoch: 0, iter: 4" in log
+    assert "Iter(train) [5/6]" in log and "Iter(train) [1/6]" not in log
+    assert (work / "iter_6.pth").exists()
+    assert {name: digest(work / name) for name in first} == first
+    ckpt = load_from_local_safe(str(work / "iter_6.pth"))
+    assert ckpt["meta"]["iter"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("unknown_loss", "unknown loss type 'NoSuchLoss' at model.decode_head.loss_decode"),
+        ("missing_data", "data folder not found: "),
+        ("missing_checkpoint", "checkpoint file not found: "),
+        ("corrupt_checkpoint", "cannot read checkpoint "),
+    ],
+)
+def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
+    opts = data_options(data_root)
+    if case == "unknown_loss":
+        args = [
+            REPO / "tools" / "train.py",
+            CONFIG,
+            "--work-dir",
+            tmp_path,
+            *opts,
+            "model.decode_head.loss_decode.type=NoSuchLoss",
+        ]
+    elif case == "missing_data":
+        args = [
+            REPO / "tools" / "train.py",
+            CONFIG,
+            "--work-dir",
+            tmp_path,
+            "--cfg-options",
+            f"train_dataloader.dataset.data_root={tmp_path / 'absent'}",
+        ]
+    else:
+        ckpt = tmp_path / "model.pth"
+        if case == "corrupt_checkpoint":
+            ckpt.write_bytes(b"not a checkpoint" * 64)
+        args = [REPO / "tools" / "test.py", CONFIG, ckpt, "--work-dir", tmp_path, *opts]
+    proc = run_tool(*args, check=False)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("*.pth")) or case.endswith("checkpoint")
+
+
+@pytest.mark.slow
+def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
+    work = tmp_path / "work"
+    env = {"PORT": str(free_port())}
+    run_tool(
+        REPO / "tools" / "dist_train.sh",
+        RANKS_CONFIG,
+        2,
+        "--work-dir",
+        work,
+        *data_options(data_root),
+        env_extra=env,
+    )
+    assert (work / "iter_4.pth").exists()
+    ranks = [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for record in ranks:
+        assert record["world_size"] == 2
+        assert record["train_iters"] == [0, 1, 2, 3]  # runner.iter before the increment
+    # DDP kept the replicas identical; the sampler gave the ranks different images.
+    assert ranks[0]["param_sum"] == pytest.approx(ranks[1]["param_sum"], rel=1e-12)
+    assert ranks[0]["train_images"] != ranks[1]["train_images"]
+
+    test_work = tmp_path / "test"
+    env = {"PORT": str(free_port())}
+    run_tool(
+        REPO / "tools" / "dist_test.sh",
+        RANKS_CONFIG,
+        work / "iter_4.pth",
+        2,
+        "--work-dir",
+        test_work,
+        *data_options(data_root),
+        env_extra=env,
+    )
+    tested = [json.loads((test_work / f"rank{r}.json").read_text())["test_images"] for r in (0, 1)]
+    assert all(len(images) == 1 for images in tested)
+    assert {Path(p).name for p in tested[0] + tested[1]} == {"000.png", "001.png"}
+    metrics = metrics_of_last_run(test_work)
+    assert 0.0 <= metrics["mIoU"] <= 100.0

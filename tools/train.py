@@ -1,0 +1,110 @@
+"""Train a segmentor with mmseg's Runner; the same flags as mmseg's ``tools/train.py``.
+
+Imports :mod:`mmseg_marginal`, so configs work with or without ``custom_imports``. Before the
+Runner is built it checks the config's loss types and data folders and refuses to start a new
+run in a work dir that already holds checkpoints (``--resume`` continues that run instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+import mmseg_marginal  # noqa: F401  (registers the components, allow-lists checkpoint classes)
+from mmseg_marginal.engine.checkpoint import CheckpointLoadError
+from mmseg_marginal.engine.launch import setup_cpu_distributed
+from mmseg_marginal.engine.run_checks import (
+    RunCheckError,
+    check_data_folders,
+    check_loss_types,
+    check_new_run_keeps_checkpoints,
+)
+
+USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a segmentor (mmseg + mmseg_marginal)")
+    parser.add_argument("config", help="train config file path")
+    parser.add_argument("--work-dir", help="the dir to save logs and models")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=False,
+        help="resume from the latest checkpoint in the work_dir automatically",
+    )
+    parser.add_argument(
+        "--amp", action="store_true", default=False, help="enable automatic-mixed-precision"
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override settings of the config, as key=value pairs (mmengine's DictAction)",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch", "slurm", "mpi"],
+        default="none",
+        help="job launcher",
+    )
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command line, as mmseg's tools/train.py does."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir", None) is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        if cfg.optim_wrapper.type == "AmpOptimWrapper":
+            print_log("AMP training is already enabled in your config.", "current", logging.WARNING)
+        elif cfg.optim_wrapper.type != "OptimWrapper":
+            raise RunCheckError(
+                f"--amp needs optim_wrapper.type 'OptimWrapper', got {cfg.optim_wrapper.type!r}"
+            )
+        else:
+            cfg.optim_wrapper.type = "AmpOptimWrapper"
+            cfg.optim_wrapper.loss_scale = "dynamic"
+    cfg.resume = args.resume
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+        check_loss_types(cfg)
+        check_data_folders(cfg, ("train", "val") if cfg.get("val_cfg") else ("train",))
+        check_new_run_keeps_checkpoints(cfg.work_dir, cfg.resume)
+        setup_cpu_distributed(cfg, args.launcher)
+        if "runner_type" in cfg:
+            from mmseg.registry import RUNNERS
+
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        runner.train()
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
