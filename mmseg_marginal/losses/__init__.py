@@ -1,1 +1,25 @@
-"""Placeholder: filled by the feature that owns this subpackage."""
+"""Label-marginal losses and the paper's baselines, registered in mmseg's ``MODELS``."""
+
+from .ce_marginal import CEMarginalLoss
+from .dice import ClasswiseDiceLoss, DiceBiasLoss, GeneralizedDiceLoss, dice_statistics
+from .focal import SoftmaxFocalLoss, softmax_focal_loss
+from .marginal import (
+    LabelMarginalLoss,
+    gt_proportions,
+    marginal_penalty,
+    predicted_proportions,
+)
+
+__all__ = [
+    "CEMarginalLoss",
+    "ClasswiseDiceLoss",
+    "DiceBiasLoss",
+    "GeneralizedDiceLoss",
+    "LabelMarginalLoss",
+    "SoftmaxFocalLoss",
+    "dice_statistics",
+    "gt_proportions",
+    "marginal_penalty",
+    "predicted_proportions",
+    "softmax_focal_loss",
+]
