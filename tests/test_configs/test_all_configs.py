@@ -43,7 +43,7 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(CONFIG_ROOT))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(path: Path) -> Config:
     """The config, without importing its ``custom_imports`` (cached: loading takes ~1 s)."""
     return Config.fromfile(str(path), import_custom_modules=False)
