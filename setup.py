@@ -37,6 +37,7 @@ setup(
         "regex",
         "cityscapesscripts",
         "matplotlib",
+        "setuptools>=77,<81",  # mmengine's mmseg:: config scope imports pkg_resources
         "numpy",
         "opencv-python",
     ],
