@@ -29,6 +29,7 @@ Example::
 """
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -163,4 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as error:
+        sys.exit(f"error: {error}")

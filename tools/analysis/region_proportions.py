@@ -20,6 +20,7 @@ Example::
 """
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -257,4 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
