@@ -1,0 +1,31 @@
+"""Faster loading of configs that inherit ``mmseg::`` bases, for the tests.
+
+For every ``mmseg::`` base, mmengine 0.10.7 re-reads all ~200 metafiles of mmseg
+(``_get_cfg_metainfo``), about 0.5 s each time. :func:`memoized_metafiles` memoizes that YAML
+reading (the files are read-only package data), so a config loads in ~0.1 s instead of ~2 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+import mmengine.config.utils as cfg_utils
+import pytest
+
+
+@contextlib.contextmanager
+def memoized_metafiles() -> Iterator[None]:
+    """Within the context, mmengine's config lookup reads each ``.yml`` file once."""
+    original = cfg_utils.load
+    cached = functools.cache(original)
+
+    def load(file: object, *args: object, **kwargs: object) -> object:
+        if isinstance(file, str) and file.endswith((".yml", ".yaml")) and not args and not kwargs:
+            return cached(file)
+        return original(file, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cfg_utils, "load", load)
+        yield
