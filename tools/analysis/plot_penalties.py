@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+import torch
+
+from mmseg_marginal.losses.marginal import marginal_penalty
 
 
 def _check_gt_prop(gt_prop: float) -> float:
@@ -53,17 +56,27 @@ def dice_bias_two_class(pred_prop: np.ndarray, gt_prop: float) -> np.ndarray:
     return np.log(pred_prop + gt_prop) + np.log(2.0 - pred_prop - gt_prop)
 
 
+def _binary_penalty(pred_prop: np.ndarray, gt_prop: float, penalty: str) -> np.ndarray:
+    """The losses' own ``marginal_penalty`` on (background, foreground) columns, float64."""
+    pred = torch.as_tensor(np.asarray(pred_prop, dtype=np.float64))
+    pred = torch.stack([1 - pred, pred], -1).reshape(-1, 2)
+    gt = torch.tensor([[1 - gt_prop, gt_prop]], dtype=torch.float64)
+    values = marginal_penalty(gt, pred, penalty=penalty, binary=True)
+    return values.numpy().reshape(np.shape(pred_prop))
+
+
 def kl_penalty(pred_prop: np.ndarray, gt_prop: float) -> np.ndarray:
-    """Bernoulli :math:`D_{KL}(\\hat{y} \\| \\hat{p})`, +inf at :math:`\\hat{p}_1 = 0, 1`."""
-    with np.errstate(divide="ignore"):
-        return gt_prop * (np.log(gt_prop) - np.log(pred_prop)) + (1 - gt_prop) * (
-            np.log(1 - gt_prop) - np.log(1 - pred_prop)
-        )
+    """Bernoulli :math:`D_{KL}(\\hat{y} \\| \\hat{p})` (``marginal_penalty(penalty='kl')``).
+
+    At :math:`\\hat{p}_1 \\in \\{0, 1\\}` it is large but finite: the loss clamps the
+    predicted proportions to the smallest positive float.
+    """
+    return _binary_penalty(pred_prop, gt_prop, "kl")
 
 
 def l1_penalty(pred_prop: np.ndarray, gt_prop: float) -> np.ndarray:
-    """Class-mean L1 distance of the two marginals, :math:`|\\hat{y}_1 - \\hat{p}_1|`."""
-    return np.abs(gt_prop - pred_prop)
+    """:math:`|\\hat{y}_1 - \\hat{p}_1|` (``marginal_penalty(penalty='l1')``, binary)."""
+    return _binary_penalty(pred_prop, gt_prop, "l1")
 
 
 PENALTIES = {
@@ -83,7 +96,7 @@ def penalty_curves(gt_prop: float, num: int = 1001) -> Dict[str, np.ndarray]:
 
     Returns:
         dict[str, np.ndarray]: ``'p'`` (num,) the grid, and one (num,) curve per penalty
-        (``inf`` where a penalty is infinite).
+        (KL is large but finite at the ends: the loss clamps zero proportions).
     """
     gt_prop = _check_gt_prop(gt_prop)
     if num < 3:
