@@ -74,10 +74,11 @@ class MarginalStatsHook(Hook):
       combined loss (``CEMarginalLoss``: the regularizer is otherwise hidden in the sum); the
       standalone ``LabelMarginalLoss`` already appears as ``<head>.<loss_name>`` in the log,
 
-    with ``<head>`` as mmseg prefixes losses (``decode``, ``aux``, ``aux_<i>``). The
-    ``LoggerHook`` (which runs after this hook) averages them over its logging window (their
-    names contain ``loss``, which ``LogProcessor`` averages by default) and sends them to the
-    configured visualizer backends (TensorBoard, W&B, JSON scalars). Usage::
+    with ``<head>`` as mmseg prefixes losses (``decode``, ``aux``, ``aux_<i>``). At each logging
+    interval the ``LoggerHook`` (which runs after this hook) writes their mean over the
+    ``LogProcessor``'s ``window_size`` last values (default 10; their names contain ``loss``,
+    which ``LogProcessor`` averages) to the text log and to the configured visualizer backends
+    (JSON scalars, TensorBoard, W&B). Usage::
 
         custom_hooks = [dict(type='MarginalStatsHook')]
 
