@@ -30,6 +30,7 @@ import copy
 import os
 import os.path as osp
 import re
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -250,9 +251,12 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
     from mmengine.runner import Runner
 
+    from mmseg_marginal.engine.launch import setup_cpu_distributed
+
     out_dir = osp.abspath(args.out)
     run_cfg = submission_config(cfg, data_root, args.split, out_dir)
     run_cfg.load_from = args.checkpoint
+    setup_cpu_distributed(run_cfg, args.launcher)  # gloo and BN where there is no CUDA
     runner = Runner.from_cfg(run_cfg)
     runner.test()
 
@@ -268,10 +272,23 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 __all__ = [
     "check_cityscapes_split",
     "check_num_classes",
+    "cli",
     "main",
     "pack_submission",
     "submission_config",
 ]
 
+
+def cli() -> None:
+    """``main`` with the user errors (bad paths, class counts, checkpoints) as one line."""
+    from mmseg_marginal.engine.checkpoint import CheckpointLoadError
+
+    try:
+        main()
+    except (FileNotFoundError, ValueError, CheckpointLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

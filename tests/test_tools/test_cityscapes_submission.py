@@ -1,0 +1,241 @@
+"""tools/cityscapes_submission.py on a generated miniature Cityscapes tree.
+
+The command runs a (tiny, randomly initialised) FPN of the Cityscapes config over
+``leftImg8bit/test`` and must produce a zip of one labelIds PNG per image, named
+``<city>_<seq>_<frame>_leftImg8bit.png``, at the image's size and holding only the 19
+evaluated Cityscapes label ids. The PNG writer and packer, fed the ground truth, must score
+100% IoU with cityscapesscripts' own pixel-level evaluation, and 0% on an erased class.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "test_configs"))
+from mini_cityscapes import EVAL_IDS, ID_TO_TRAIN, make_mini_cityscapes  # noqa: E402
+
+TOOL = REPO / "tools" / "cityscapes_submission.py"
+BASE = REPO / "configs/fpn_marginal/fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
+_spec = importlib.util.spec_from_file_location("cityscapes_submission", TOOL)
+submission = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(submission)
+
+# Our R50 Cityscapes config with a 1/4-width ResNetV1c-18, BN, no pretrained weights and a
+# 512x256 test resize, so that CPU inference takes a fraction of a second per image.
+TINY_CONFIG = f"""
+_base_ = [{str(BASE)!r}]
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    pretrained=None,
+    backbone=dict(depth=18, base_channels=16, stem_channels=16, norm_cfg=norm_cfg),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
+    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32, norm_cfg=norm_cfg),
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(512, 256), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(
+    num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline)
+)
+env_cfg = dict(cudnn_benchmark=False)
+default_hooks = dict(logger=dict(interval=1))
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("cityscapes")
+    return root, make_mini_cityscapes(root, splits=("val", "test"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny config and a checkpoint of its randomly initialised model."""
+    folder = tmp_path_factory.mktemp("tiny")
+    config = folder / "tiny_fpn_cityscapes.py"
+    config.write_text(TINY_CONFIG)
+    cfg = Config.fromfile(str(config))
+    init_default_scope("mmseg")
+    from mmseg.registry import MODELS
+
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = folder / "tiny.pth"
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    return config, checkpoint
+
+
+def _submission_names(images: list[Path]) -> set[str]:
+    return {p.name for p in images}
+
+
+@pytest.mark.slow
+def test_submission_zip_on_mini_cityscapes(tree, tiny, tmp_path: Path):
+    root, images = tree
+    config, checkpoint = tiny
+    out = tmp_path / "out"
+    argv = [str(config), str(checkpoint), "--out", str(out), "--data-root", str(root)]
+    zip_path = Path(submission.main(argv))
+    assert zip_path == out / "cityscapes_test_submission.zip"
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+        assert names == _submission_names(images["test"])
+        archive.extractall(tmp_path / "unzipped")
+    valid = set(EVAL_IDS.tolist())
+    for name in names:
+        png = Image.open(tmp_path / "unzipped" / name)
+        assert png.size == (512, 256)  # (width, height) of the input frame
+        ids = np.array(png)
+        assert ids.dtype == np.uint8 and ids.shape == (256, 512)
+        assert set(np.unique(ids).tolist()) <= valid
+
+
+def _write_predictions(tmp_path: Path, images: list[Path], train_ids: list[np.ndarray]) -> Path:
+    """Write trainId maps through the tool's writer (mmseg's CityscapesMetric) and packer."""
+    init_default_scope("mmseg")
+    from mmseg.registry import METRICS
+
+    png_dir = tmp_path / "labelIds"
+    metric = METRICS.build(
+        dict(type="CityscapesMetric", output_dir=str(png_dir), format_only=True, keep_results=True)
+    )
+    for image, pred in zip(images, train_ids):
+        sample = dict(img_path=str(image), pred_sem_seg=dict(data=torch.from_numpy(pred)[None]))
+        metric.process({}, [sample])
+    zip_path = submission.pack_submission(
+        str(png_dir), [str(p) for p in images], str(tmp_path / "s.zip")
+    )
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(unzipped)
+    return unzipped
+
+
+def _evaluate(pred_dir: Path, gt_files: list[str]) -> dict[str, float]:
+    """cityscapesscripts' pixel-level evaluation, as the server runs it; IoU per class name."""
+    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs_eval
+
+    args = cs_eval.args
+    args.predictionPath = str(pred_dir)
+    args.predictionWalk = None
+    args.evalInstLevelScore = False
+    args.evalPixelAccuracy = False
+    args.JSONOutput = False
+    args.quiet = True
+    predictions = [cs_eval.getPrediction(args, gt) for gt in gt_files]
+    result = cs_eval.evaluateImgLists(predictions, gt_files, args)
+    return result["classScores"]
+
+
+def _gt(images: list[Path], suffix: str) -> list[str]:
+    return [
+        str(p).replace("leftImg8bit", "gtFine", 1).replace("_leftImg8bit.png", suffix)
+        for p in images
+    ]
+
+
+def test_ground_truth_predictions_score_full_iou(tree, tmp_path: Path):
+    root, images = tree
+    gt_ids = _gt(images["val"], "_gtFine_labelIds.png")
+    train_ids = [ID_TO_TRAIN[np.array(Image.open(f))].astype(np.int64) for f in gt_ids]
+    present = set().union(*(np.unique(np.array(Image.open(f))) for f in gt_ids))
+    scores = _evaluate(_write_predictions(tmp_path / "exact", images["val"], train_ids), gt_ids)
+    evaluated = {name for name, s in scores.items() if not math.isnan(s)}
+    from cityscapesscripts.helpers.labels import id2label
+
+    assert evaluated == {id2label[i].name for i in present if i in set(EVAL_IDS.tolist())}
+    assert all(scores[name] == 1.0 for name in evaluated)
+
+    # erase 'car' (trainId 13): its pixels predicted as road (trainId 0)
+    erased = [np.where(t == 13, 0, t) for t in train_ids]
+    scores = _evaluate(_write_predictions(tmp_path / "erased", images["val"], erased), gt_ids)
+    assert scores["car"] == 0.0
+    assert 0.0 < scores["road"] < 1.0
+    for name in evaluated - {"car", "road"}:
+        assert scores[name] == 1.0
+
+
+def test_missing_folder_is_named(tree, tiny, tmp_path: Path):
+    root, _ = tree
+    config, checkpoint = tiny
+    empty = tmp_path / "cityscapes"
+    (empty / "leftImg8bit" / "test").mkdir(parents=True)
+    argv = [str(config), str(checkpoint), "--out", str(tmp_path / "o"), "--data-root", str(empty)]
+    with pytest.raises(FileNotFoundError, match=str(empty / "gtFine" / "test")):
+        submission.main(argv)
+
+
+def test_image_without_annotation_is_named(tree, tmp_path: Path):
+    root, images = tree
+    broken = tmp_path / "cityscapes"
+    for split in ("leftImg8bit", "gtFine"):
+        for f in (root / split / "test").rglob("*.png"):
+            dst = broken / f.relative_to(root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(f.read_bytes())
+    victim = Path(_gt(images["test"], "_gtFine_labelTrainIds.png")[1])
+    victim = broken / victim.relative_to(root)
+    victim.unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(f"annotation not found: {victim};")):
+        submission.check_cityscapes_split(str(broken), "test")
+    # and the complete tree passes, with one (image, annotation) pair per image
+    pairs = submission.check_cityscapes_split(str(root), "test")
+    assert [Path(i).name for i, _ in pairs] == sorted(p.name for p in images["test"])
+    assert all(os.path.isfile(a) for _, a in pairs)
+
+
+def test_checkpoint_with_other_class_count_names_both(tree, tiny, tmp_path, monkeypatch, capsys):
+    root, _ = tree
+    config, checkpoint = tiny
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    state["decode_head.conv_seg.weight"] = state["decode_head.conv_seg.weight"][:11]
+    state["decode_head.conv_seg.bias"] = state["decode_head.conv_seg.bias"][:11]
+    other = tmp_path / "camvid11.pth"
+    torch.save({"state_dict": state}, other)
+    argv = [str(config), str(other), "--out", str(tmp_path / "o"), "--data-root", str(root)]
+    with pytest.raises(ValueError, match=r"predicts 11 classes .* num_classes=19"):
+        submission.main(argv)
+    # from the command line: one line on stderr, exit status 1
+    monkeypatch.setattr(sys, "argv", [str(TOOL), *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        submission.cli()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "num_classes=19" in err[0]
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
+    """Under torch.distributed.run (2 CPU ranks, gloo) each rank writes its share; one zip."""
+    root, images = tree
+    config, checkpoint = tiny
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_port", str(29500 + os.getpid() % 1000),
+        str(TOOL), str(config), str(checkpoint), "--out", str(out),
+        "--data-root", str(root), "--launcher", "pytorch",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with zipfile.ZipFile(out / "cityscapes_test_submission.zip") as archive:
+        assert set(archive.namelist()) == _submission_names(images["test"])
