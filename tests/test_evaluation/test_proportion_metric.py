@@ -124,8 +124,20 @@ def test_classwise_false_returns_summary_only():
 
 
 def test_refuses_logits_with_other_class_count():
-    with pytest.raises(ValueError, match="4 classes .*dataset has 3 classes"):
+    with pytest.raises(ValueError, match="4 channels .*dataset has 3 classes"):
         run_evaluator([make_sample([[0, 1]], [[0, 1]], logits_channels=4)])
+
+
+def test_binary_sigmoid_head_has_one_channel():
+    # mmseg's binary heads (out_channels=1) on a 2-class dataset: accepted
+    evaluator = Evaluator(METRICS.build(dict(type="ProportionMetric")))
+    evaluator.dataset_meta = dict(classes=("background", "lesion"))
+    evaluator.process(data_samples=[make_sample([[0, 1, 1, 0]], [[0, 1, 0, 0]], logits_channels=1)])
+    metrics = evaluator.evaluate(1)
+    assert metrics["RegProp.lesion"] == 50 and metrics["PredProp.lesion"] == 25
+    assert metrics["mPropMAE"] == 25
+    with pytest.raises(ValueError, match="1 channels .*dataset has 3 classes"):
+        run_evaluator([make_sample([[0, 1]], [[0, 1]], logits_channels=1)])
 
 
 def test_refuses_prediction_label_out_of_range():

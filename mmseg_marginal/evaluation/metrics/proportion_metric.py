@@ -125,7 +125,8 @@ class ProportionMetric(BaseMetric):
 
     Raises:
         ValueError: from :meth:`process`, if a data sample's ``seg_logits`` has a channel count
-            or its ``pred_sem_seg`` a label that does not fit the dataset's class list.
+            (other than 1 for a binary sigmoid head of a 2-class dataset) or its
+            ``pred_sem_seg`` a label that does not fit the dataset's class list.
     """
 
     default_prefix: Optional[str] = None
@@ -167,10 +168,11 @@ class ProportionMetric(BaseMetric):
             logits = data_sample.get("seg_logits", None)
             if logits is not None:
                 channels = logits["data"].shape[0]
-                if channels != num_classes:
+                # one channel is mmseg's binary sigmoid head (out_channels=1, 2 classes)
+                if channels != num_classes and not (channels == 1 and num_classes == 2):
                     raise ValueError(
-                        f"the prediction has {channels} classes (seg_logits channels) but the "
-                        f"dataset has {num_classes} classes"
+                        f"the prediction has {channels} channels (seg_logits) but the dataset "
+                        f"has {num_classes} classes"
                     )
             pred_label = data_sample["pred_sem_seg"]["data"].squeeze(0)
             label = data_sample["gt_sem_seg"]["data"].squeeze(0).to(pred_label.device)
