@@ -77,7 +77,7 @@ def loss_decomposition(
     if temperature == 1.0:
         p_hat = p_sum / n_safe.unsqueeze(1)
     else:
-        s = torch.softmax(z * temperature, 1)
+        s = torch.log_softmax(z * temperature, 1).exp()
         p_hat = torch.bmm(s, vf.unsqueeze(2)).squeeze(2) / n_safe.unsqueeze(1)
     y_hat = counts / n_safe.unsqueeze(1)
 

@@ -108,8 +108,7 @@ def _fwd_eager(
     """Eager formulation built on fused torch kernels (softmax, logsumexp, bmm)."""
     zt = z * tau
     lset = torch.logsumexp(zt, 1)
-    s = torch.softmax(zt, 1)
-    del zt
+    s = zt.sub_(lset.unsqueeze(1)).exp_()
     psum = torch.bmm(s, valid.unsqueeze(2)).squeeze(2)
     del s
     if with_ce:
@@ -188,8 +187,11 @@ def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
 def _run(name: str, math_fn: Callable, eager_fn: Callable, use_compile: bool, *args: object):
     global _COMPILE_BROKEN
     if use_compile and not _COMPILE_BROKEN:
+        # detach() drops the view relation to the 4-D/5-D logits, so that dynamo guards only on
+        # the flattened (B, K, P) shape (no duck-sizing guard such as H == W).
+        cargs = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
         try:
-            return _compiled(name, math_fn)(*args)
+            return _compiled(name, math_fn)(*cargs)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
             _COMPILE_BROKEN = True
             print_log(
