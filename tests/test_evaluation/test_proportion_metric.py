@@ -153,6 +153,8 @@ def test_refuses_ground_truth_label_out_of_range():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="denominator"):
         ProportionMetric(denominator="pixels")
+    with pytest.raises(TypeError, match="denominater"):  # a typo is not swallowed
+        ProportionMetric(denominater="all")
     metric = ProportionMetric()
     with pytest.raises(ValueError, match="dataset_meta"):
         metric.process({}, [make_sample([[0]], [[0]]).to_dict()])

@@ -138,7 +138,6 @@ class ProportionMetric(BaseMetric):
         classwise: bool = True,
         collect_device: str = "cpu",
         prefix: Optional[str] = None,
-        **kwargs,
     ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if denominator not in _DENOMINATORS:
