@@ -119,6 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         force=True,
         data_root=args.data_root,
         cfg_options=options,
+        ckpt_interval=iters,
         keep_going=False,
     )
     if outcome.failed:

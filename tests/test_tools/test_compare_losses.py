@@ -1,0 +1,197 @@
+"""tools/compare_losses.py: run planning, tables, and resumable end-to-end comparisons."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmseg_marginal.datasets import generate_synthetic_streets
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / "tools" / "compare_losses.py"
+CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-400_synthetic-streets-128x256_ce.py")
+
+spec = importlib.util.spec_from_file_location("compare_losses", TOOL)
+cl = importlib.util.module_from_spec(spec)
+sys.modules["compare_losses"] = cl
+spec.loader.exec_module(cl)
+
+# Small and fast: 32x64 images, batch 2, no dataloader workers.
+TINY = {
+    "train_dataloader.batch_size": 2,
+    "train_dataloader.num_workers": 0,
+    "train_dataloader.persistent_workers": False,
+    "test_dataloader.num_workers": 0,
+    "test_dataloader.persistent_workers": False,
+    "default_hooks.logger.interval": 1,
+}
+
+
+def test_plan_runs_orders_seeds_outermost_and_names_runs():
+    runs = cl.plan_runs(["ce", "ce-l1"], [0, 1], 100)
+    assert [r.name for r in runs] == [
+        "ce_seed0_iters100",
+        "ce-l1_seed0_iters100",
+        "ce_seed1_iters100",
+        "ce-l1_seed1_iters100",
+    ]
+    assert runs[1].loss_cfg["type"] == "CEMarginalLoss"
+    assert runs[1].loss_cfg["penalty"] == "l1" and runs[1].loss_cfg["marginal_weight"] == 1.0
+
+
+def test_sweep_lambda_expands_marginal_losses_only():
+    runs = cl.plan_runs(["ce", "ce-kl", "logdice-ce"], [0], 10, sweep_lambda=[0.1, 3])
+    assert [r.name for r in runs] == [
+        "ce_seed0_iters10",
+        "ce-kl_lam0.1_seed0_iters10",
+        "ce-kl_lam3_seed0_iters10",
+        "logdice-ce_seed0_iters10",
+    ]
+    assert [r.loss_cfg["marginal_weight"] for r in runs[1:3]] == [0.1, 3.0]
+    assert all(r.loss_cfg["penalty"] == "kl" for r in runs[1:3])
+    # The preset itself is not modified.
+    assert cl.LOSS_PRESETS["ce-kl"][1]["marginal_weight"] == 0.1
+
+
+def test_loss_from_a_config_file():
+    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-400_synthetic-streets-128x256_ce-l1.py"
+    (run,) = cl.plan_runs([f"mine={path}"], [3], 5)
+    assert run.name == "mine_seed3_iters5"
+    assert run.loss_cfg["type"] == "CEMarginalLoss" and run.loss_cfg["temperature"] == 10.0
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((["nope"], [0], 10), "unknown loss 'nope'"),
+        (([], [0], 10), "no loss given"),
+        ((["ce"], [], 10), "no seed given"),
+        ((["ce"], [0, 0], 10), "duplicate seeds"),
+        ((["ce"], [0], 0), "--iters must be >= 1"),
+        ((["ce", "ce"], [0], 10), "duplicate loss names"),
+    ],
+)
+def test_plan_runs_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        cl.plan_runs(*args)
+
+
+def test_sweep_without_marginal_loss_is_refused():
+    with pytest.raises(ValueError, match="--sweep-lambda needs a marginal loss"):
+        cl.plan_runs(["ce", "dice"], [0], 10, sweep_lambda=[1.0])
+
+
+def _fake_result(spec, ious, mae, gt=(50.0, 30.0, 15.0, 5.0)):
+    classes = ["a", "b", "c", "d"]
+    return dict(
+        run=spec.name,
+        _spec=spec,
+        config="x.py",
+        dataset="D",
+        data_root="r",
+        crop_size=[8, 8],
+        train_batch_size=2,
+        num_images=3,
+        iters=spec.iters,
+        seed=spec.seed,
+        train_time_s=120.0,
+        hardware=dict(cpu="cpu", cpu_count=2, device="cpu"),
+        classes=classes,
+        small_classes=None,
+        mIoU=sum(v for v in ious if v is not None) / len([v for v in ious if v is not None]),
+        mPropMAE=sum(mae) / 4,
+        per_class=dict(
+            IoU=dict(zip(classes, ious)),
+            PropMAE=dict(zip(classes, mae)),
+            PredProp=dict(zip(classes, gt)),
+            RegProp=dict(zip(classes, gt)),
+        ),
+    )
+
+
+def test_summary_means_and_sample_std_over_seeds():
+    runs = cl.plan_runs(["ce", "ce-l1"], [0, 1], 7)
+    results = [
+        _fake_result(runs[0], [80, 60, 10, 0], [1, 2, 3, 4]),
+        _fake_result(runs[1], [90, 70, 20, 10], [1, 1, 1, 1]),
+        _fake_result(runs[2], [70, 40, 30, None], [3, 2, 1, 0]),
+    ]
+    rows = cl.aggregate(results)
+    assert [r["group"] for r in rows] == ["ce", "ce-l1"]
+    ce = rows[0]
+    assert ce["seeds"] == [0, 1]
+    assert ce["iou"]["a"] == pytest.approx((75.0, math.sqrt(50.0)))
+    assert ce["iou"]["d"] == (0.0, None)  # one seed has no IoU for d
+    # Small classes default to the 4 smallest GT proportions; mean over seeds of the means.
+    assert ce["small_classes"] == ["d", "c", "b", "a"]
+    assert ce["small_miou"][0] == pytest.approx((37.5 + 140 / 3) / 2)
+    assert rows[1]["iou"]["b"] == (70.0, None)
+    text = cl.summary_markdown(results, runs)
+    assert "| CE | 2 | 75.0 ± 7.1 | 50.0 ± 14.1 | 20.0 ± 14.1 | 0.0 |" in text
+    assert "pending: ce-l1_seed1_iters7" in text
+    assert "| GT | 50.0 | 30.0 | 15.0 | 5.0 |" in text
+
+
+def test_small_classes_given_must_exist():
+    (run,) = cl.plan_runs(["ce"], [0], 7)
+    result = _fake_result(run, [1, 2, 3, 4], [0, 0, 0, 0])
+    assert cl.small_class_names(result, ["a", "b"]) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"small classes \['z'\]"):
+        cl.small_class_names(result, ["z"])
+
+
+def _read(out, name):
+    return json.loads((out / f"{name}.json").read_text())
+
+
+@pytest.mark.slow
+def test_end_to_end_skip_failure_and_resume(tmp_path, capsys):
+    data = generate_synthetic_streets(
+        tmp_path / "data", num_train=4, num_val=2, height=32, width=64, seed=1
+    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    runs = cl.plan_runs(["ce", "ce-l1"], [0], 3)
+    kw = dict(work_root=str(work), data_root=str(data), cfg_options=TINY, ckpt_interval=3)
+    outcome = cl.run_comparison(CONFIG, runs, str(out), **kw)
+    assert outcome.finished == ["ce_seed0_iters3", "ce-l1_seed0_iters3"] and not outcome.failed
+    first = {r.name: (out / f"{r.name}.json").read_bytes() for r in runs}
+    for r in runs:
+        res = _read(out, r.name)
+        assert res["iters"] == 3 and res["seed"] == 0 and res["num_images"] == 2
+        assert res["spec"]["loss_cfg"] == r.loss_cfg
+        assert res["classes"][0] == "road" and len(res["classes"]) == 9
+        pc = res["per_class"]
+        ious = [v for v in pc["IoU"].values() if v is not None]
+        assert res["mIoU"] == pytest.approx(sum(ious) / len(ious), abs=1e-3)
+        assert sum(pc["RegProp"].values()) == pytest.approx(100, abs=0.01)
+        assert sum(pc["PredProp"].values()) == pytest.approx(100, abs=0.01)
+        for c in res["classes"]:  # mean |a - b| >= |mean a - mean b|
+            assert pc["PropMAE"][c] >= abs(pc["RegProp"][c] - pc["PredProp"][c]) - 1e-3
+        assert res["hardware"]["cpu_count"] >= 1 and res["train_time_s"] > 0
+    text = cl.write_summary(str(out), runs)
+    assert "CE + L1 (λ=1, τ=10)" in text and (out / "per_class.png").stat().st_size > 1000
+
+    # Started again: both runs are skipped, nothing is rewritten.
+    again = cl.run_comparison(CONFIG, runs, str(out), **kw)
+    assert again.skipped == [r.name for r in runs] and not again.finished
+    assert {r.name: (out / f"{r.name}.json").read_bytes() for r in runs} == first
+
+    # A failing run (its data folder is missing) keeps the earlier result.
+    bad = dict(kw, cfg_options={**TINY, "train_dataloader.dataset.data_prefix.img_path": "nope"})
+    failed = cl.run_comparison(CONFIG, runs[:1], str(out), force=True, **bad)
+    assert failed.failed == ["ce_seed0_iters3"]
+    assert (out / "ce_seed0_iters3.json").read_bytes() == first["ce_seed0_iters3"]
+    assert "earlier result kept" in capsys.readouterr().out
+
+    # Resume: the work dir holds the final checkpoint, so only the evaluation runs again and
+    # gives the same numbers from the same weights.
+    (out / "ce-l1_seed0_iters3.json").unlink()
+    resumed = cl.run_comparison(CONFIG, runs, str(out), resume=True, **kw)
+    assert resumed.finished == ["ce-l1_seed0_iters3"] and resumed.skipped == ["ce_seed0_iters3"]
+    new = _read(out, "ce-l1_seed0_iters3")
+    old = json.loads(first["ce-l1_seed0_iters3"])
+    assert new["resumed"] is True and old["resumed"] is False
+    assert new["per_class"] == old["per_class"]
