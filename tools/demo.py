@@ -110,7 +110,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     iters = args.iters or Config.fromfile(args.config).train_cfg.max_iters
     runs = plan_runs(DEMO_LOSSES, [args.seed], iters)
     out_dir = osp.join(args.work_dir, "results")
-    options = {"train_dataloader.batch_size": args.batch_size} if args.batch_size else None
+    # Progress and ETA lines about every tenth of the training (every 20 iterations at most).
+    options: Dict[str, Any] = {"default_hooks.logger.interval": max(1, min(20, iters // 10))}
+    if args.batch_size:
+        options["train_dataloader.batch_size"] = args.batch_size
     outcome = run_comparison(
         args.config,
         runs,
