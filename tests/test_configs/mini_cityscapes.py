@@ -65,3 +65,39 @@ def make_mini_cityscapes(
                 Image.fromarray(ID_TO_TRAIN[ids]).save(ann_dir / f"{stem}_gtFine_labelTrainIds.png")
                 images[split].append(img_dir / f"{stem}_leftImg8bit.png")
     return images
+
+
+TINY_CONFIG = """
+_base_ = [{base!r}]
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    pretrained=None,
+    backbone=dict(depth=18, base_channels=16, stem_channels=16, norm_cfg=norm_cfg),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
+    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32, norm_cfg=norm_cfg),
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(512, 256), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(num_workers=0, persistent_workers=False)
+val_dataloader = dict(
+    num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline)
+)
+test_dataloader = val_dataloader
+env_cfg = dict(cudnn_benchmark=False)
+default_hooks = dict(logger=dict(interval=1))
+"""
+
+
+def write_tiny_config(path: Path, base: Path) -> Path:
+    """A config inheriting ``base`` (an FPN-R50 Cityscapes config) with a tiny model.
+
+    The model is a 1/4-width ResNetV1c-18 FPN with BN and no pretrained weights, and the test
+    pipeline resizes to 512x256, so that CPU training and inference take a fraction of a
+    second per image. Everything else (data pipeline, schedule, hooks, loss) is ``base``'s.
+    """
+    path.write_text(TINY_CONFIG.format(base=str(base)))
+    return path

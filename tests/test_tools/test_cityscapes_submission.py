@@ -27,37 +27,18 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "test_configs"))
-from mini_cityscapes import EVAL_IDS, ID_TO_TRAIN, make_mini_cityscapes  # noqa: E402
+from mini_cityscapes import (  # noqa: E402
+    EVAL_IDS,
+    ID_TO_TRAIN,
+    make_mini_cityscapes,
+    write_tiny_config,
+)
 
 TOOL = REPO / "tools" / "cityscapes_submission.py"
 BASE = REPO / "configs/fpn_marginal/fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 _spec = importlib.util.spec_from_file_location("cityscapes_submission", TOOL)
 submission = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(submission)
-
-# Our R50 Cityscapes config with a 1/4-width ResNetV1c-18, BN, no pretrained weights and a
-# 512x256 test resize, so that CPU inference takes a fraction of a second per image.
-TINY_CONFIG = f"""
-_base_ = [{str(BASE)!r}]
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    pretrained=None,
-    backbone=dict(depth=18, base_channels=16, stem_channels=16, norm_cfg=norm_cfg),
-    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
-    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32, norm_cfg=norm_cfg),
-)
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(512, 256), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-test_dataloader = dict(
-    num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline)
-)
-env_cfg = dict(cudnn_benchmark=False)
-default_hooks = dict(logger=dict(interval=1))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +51,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The tiny config and a checkpoint of its randomly initialised model."""
     folder = tmp_path_factory.mktemp("tiny")
-    config = folder / "tiny_fpn_cityscapes.py"
-    config.write_text(TINY_CONFIG)
+    config = write_tiny_config(folder / "tiny_fpn_cityscapes.py", BASE)
     cfg = Config.fromfile(str(config))
     init_default_scope("mmseg")
     from mmseg.registry import MODELS

@@ -43,4 +43,11 @@ train_pipeline = [
     ),
     dict(type="PackSegInputs"),
 ]
-train_dataloader = dict(batch_size=2, num_workers=4, dataset=dict(pipeline=train_pipeline))
+# The suffixes are CityscapesDataset's defaults, spelled out for tools that read the config
+# (mmseg's converter writes *_gtFine_labelTrainIds.png next to the official *_labelIds.png).
+suffixes = dict(img_suffix="_leftImg8bit.png", seg_map_suffix="_gtFine_labelTrainIds.png")
+train_dataloader = dict(
+    batch_size=2, num_workers=4, dataset=dict(pipeline=train_pipeline, **suffixes)
+)
+val_dataloader = dict(dataset=dict(**suffixes))
+test_dataloader = val_dataloader
