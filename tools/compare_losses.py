@@ -275,7 +275,8 @@ def build_run_config(
     """The base config with the run's loss, schedule length, seed and work dir.
 
     Validation during training is switched off (the run is evaluated once at the end);
-    parameter schedulers that ended at the base config's last iteration end at ``iters``.
+    iteration-based parameter schedulers that ended at the base config's last iteration (or
+    after ``iters``) end at ``iters``, those that would begin after ``iters`` are dropped.
 
     Returns:
         mmengine.config.Config
@@ -296,10 +297,16 @@ def build_run_config(
     schedulers = cfg.get("param_scheduler", None) or []
     if isinstance(schedulers, dict):
         schedulers = [schedulers]
+    kept = []
     for sched in schedulers:
-        if not sched.get("by_epoch", True) and sched.get("end", math.inf) >= old_iters:
-            sched["end"] = spec.iters
-    cfg.param_scheduler = schedulers
+        if not sched.get("by_epoch", True):
+            if sched.get("begin", 0) >= spec.iters:
+                continue  # starts after the (shorter) schedule ends
+            end = sched.get("end", math.inf)
+            if end >= old_iters or end > spec.iters:
+                sched["end"] = spec.iters
+        kept.append(sched)
+    cfg.param_scheduler = kept
     interval = ckpt_interval or max(1, min(spec.iters, max(50, spec.iters // 20)))
     cfg.default_hooks.checkpoint = dict(
         type="CheckpointHook", by_epoch=False, interval=interval, max_keep_ckpts=1, save_last=True

@@ -195,3 +195,41 @@ def test_end_to_end_skip_failure_and_resume(tmp_path, capsys):
     old = json.loads(first["ce-l1_seed0_iters3"])
     assert new["resumed"] is True and old["resumed"] is False
     assert new["per_class"] == old["per_class"]
+
+
+@pytest.mark.parametrize("size", ["180x240", "360x480"])
+def test_camvid_configs_use_the_tool_presets(size):
+    """The per-loss CamVid configs train exactly what compare_losses runs for that loss."""
+    from mmengine.config import Config
+
+    for name in ("ce", "ce-l1", "ce-kl", "logdice-ce"):
+        cfg = Config.fromfile(
+            str(REPO / "configs" / "camvid" / f"fpn_r18-half_1xb8-8k_camvid-{size}_{name}.py")
+        )
+        loss = cfg.model.decode_head.loss_decode
+        loss = [dict(x) for x in loss] if isinstance(loss, list) else loss.to_dict()
+        assert loss == cl.LOSS_PRESETS[name][1]
+        h, w = (int(v) for v in size.split("x"))
+        assert tuple(cfg.crop_size) == (h, w) and tuple(cfg.model.data_preprocessor.size) == (h, w)
+        assert cfg.test_dataloader.dataset.type == "CamVidDataset"
+        assert cfg.small_classes == ["Pole", "SignSymbol", "Pedestrian", "Bicyclist"]
+
+
+def test_short_schedule_keeps_schedulers_valid(tmp_path):
+    (run,) = cl.plan_runs(["ce"], [2], 40)
+    cfg = cl.build_run_config(
+        str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py"),
+        run,
+        str(tmp_path),
+    )
+    # Warm-up (0..200) is cut at 40, the poly decay (200..8000) would start after the end.
+    assert [(s["type"], s["begin"], s["end"]) for s in cfg.param_scheduler] == [("LinearLR", 0, 40)]
+    assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 2
+    assert cfg.val_dataloader is None and cfg.work_dir == str(tmp_path)
+    (long_run,) = cl.plan_runs(["ce"], [0], 20000)
+    cfg = cl.build_run_config(
+        str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py"),
+        long_run,
+        str(tmp_path),
+    )
+    assert [(s["begin"], s["end"]) for s in cfg.param_scheduler] == [(0, 200), (200, 20000)]

@@ -1,0 +1,15 @@
+# CamVid 180x240, Ours(L1): CE + 1.0 * mean_k |gt proportion_k - softmax(10 * logits) proportion_k|.
+_base_ = "./fpn_r18-half_1xb8-8k_camvid-180x240_ce.py"
+model = dict(
+    decode_head=dict(
+        loss_decode=dict(
+            _delete_=True,
+            type="CEMarginalLoss",
+            penalty="l1",
+            marginal_weight=1.0,
+            temperature=10.0,
+            avg_non_ignore=True,
+            loss_weight=1.0,
+        )
+    )
+)
