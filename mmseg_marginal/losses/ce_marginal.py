@@ -129,24 +129,13 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
             if cw.numel() != k:
                 raise ValueError(f"{name}: class_weight has {cw.numel()} entries for {k} classes")
         pix_w = pixel_weight(weight, lab, name)
-
-        def ce_weights(valid: Tensor, lab_c: Tensor) -> Tensor:
-            w = valid.to(z.dtype)
-            if cw is not None:
-                w = w * cw[lab_c]
-            if pix_w is not None:
-                w = w * pix_w.to(z.dtype)
-            return w
-
-        ce_sum, r, valid, _ = self._marginal_forward(
-            z, lab, ignore_index, False, ce_weights, self.compile
+        r, ce_sum, out = self._marginal_forward(
+            z, lab, ignore_index, False, True, cw, pix_w, self.compile
         )
-        if not self.avg_non_ignore:
-            denom = z.new_tensor(float(lab.numel()))
-        elif cw is None:
-            denom = valid.sum().to(z.dtype)
+        if self.avg_non_ignore:
+            denom = out["ce_denom"]
         else:
-            denom = (cw[torch.where(valid, lab, 0)] * valid).sum()
+            denom = z.new_tensor(float(lab.numel()))
         ce = ce_sum / (denom + torch.finfo(torch.float32).eps)
         return self.loss_weight * (ce + self.marginal_weight * r)
 

@@ -35,11 +35,9 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .fused import fused_ce_proportions
-from .marginal import _normalize, check_binary
+from .marginal import _normalize, check_binary, marginal_stats
 from .utils import (
     check_labels,
-    class_counts,
     flatten_inputs,
     pixel_weight,
     weighted_class_sums,
@@ -263,14 +261,8 @@ class DiceBiasLoss(nn.Module):
             )
         z, lab = flatten_inputs(cls_score, label, name)
         check_binary(z, False, name)
-        k = z.shape[1]
-        valid = check_labels(lab, k, ignore_index)
-        lab_c = torch.where(valid, lab, 0)
-        n = valid.sum(1)
-        counts = class_counts(lab_c, valid, k)
-        _, psum, _ = fused_ce_proportions(
-            z, lab_c, valid, None, self.temperature, False, False, "auto"
-        )
+        out = marginal_stats(z, lab, ignore_index, self.temperature)
+        counts, n, psum = out["counts"], out["n_valid"], out["psum"]
         y_hat = _normalize(counts.double(), n).to(z.dtype)
         p_hat = _normalize(psum, n)
         present = counts > 0

@@ -42,56 +42,98 @@ _COMPILE_BROKEN = False
 
 # --------------------------------------------------------------------------- kernels
 # Plain-tensor functions (no autograd inside): used eagerly and as torch.compile sources.
+# Besides the heavy (B, K, P) work they also do all per-pixel label bookkeeping (validity, label
+# range check, class counts, CE weights), so that the compiled forward is one fused pass and no
+# (B, P)-sized op runs outside the kernels.
+
+
+def _label_masks(label: Tensor, k: int, ignore_index: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(valid, clean_label, n_bad)``: labels outside [0, K) that are not ignored are bad."""
+    not_ignored = label != ignore_index
+    in_range = (label >= 0) & (label < k)
+    n_bad = (not_ignored & ~in_range).sum()
+    valid = not_ignored & in_range
+    return valid, torch.where(valid, label, 0), n_bad
+
+
+def _ce_weights(
+    valid: Tensor, lab_c: Tensor, cw: Optional[Tensor], pw: Optional[Tensor], dtype: torch.dtype
+) -> Tuple[Tensor, Tensor]:
+    """Per-pixel CE weight and the CE denominator (mmseg ``avg_non_ignore`` convention)."""
+    w = valid.to(dtype)
+    if cw is not None:
+        w = w * cw[lab_c]
+    denom = w.sum()
+    if pw is not None:
+        w = w * pw
+    return w, denom
 
 
 def _fwd_math(
     z: Tensor,
     label: Tensor,
-    valid: Tensor,
-    ce_w: Optional[Tensor],
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    ignore_index: int,
     tau: float,
     with_ce: bool,
     with_argmax: bool,
-) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> Tuple[Tensor, ...]:
     """Pointwise/reduction formulation (fuses well under ``torch.compile``)."""
+    k = z.shape[1]
+    valid, lab_c, n_bad = _label_masks(label, k, ignore_index)
+    vf = valid.to(z.dtype)
+    kk = torch.arange(k, device=z.device).view(1, k, 1)
     m = z.amax(1, keepdim=True)
     zs = z - m
     et = torch.exp(zs * tau)
     set_ = et.sum(1, keepdim=True)
-    psum = (et * (valid.unsqueeze(1) / set_)).sum(2)
+    psum = (et * (vf.unsqueeze(1) / set_)).sum(2)
     lset = torch.log(set_).squeeze(1)
+    counts = ((lab_c.unsqueeze(1) == kk) & valid.unsqueeze(1)).sum(2)
+    n_valid = valid.sum(1)
     if with_ce:
+        w, denom = _ce_weights(valid, lab_c, cw, pw, z.dtype)
         lse1 = torch.log(torch.exp(zs).sum(1))
-        zy = torch.gather(zs, 1, label.unsqueeze(1)).squeeze(1)
-        ce = ((lse1 - zy) * ce_w).sum()
+        zy = torch.gather(zs, 1, lab_c.unsqueeze(1)).squeeze(1)
+        ce = ((lse1 - zy) * w).sum()
     else:
         lse1 = lset.new_zeros(())
-        ce = lset.new_zeros(())
-    am = z.argmax(1) if with_argmax else label.new_zeros(())
-    return ce, psum, m.squeeze(1), lse1, lset, am
+        ce = denom = lset.new_zeros(())
+    if with_argmax:
+        am = z.argmax(1, keepdim=True)
+        am_counts = ((am == kk) & valid.unsqueeze(1)).sum(2)
+    else:
+        am_counts = counts.new_zeros(())
+    return ce, denom, psum, counts, am_counts, n_valid, n_bad, m.squeeze(1), lse1, lset
 
 
 def _bwd_math(
     z: Tensor,
     label: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    ignore_index: int,
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
-    a: Optional[Tensor],
-    v: Tensor,
+    g_ce: Tensor,
     g: Tensor,
     tau: float,
     with_ce: bool,
 ) -> Tensor:
     """Analytic gradient, pointwise/reduction formulation."""
+    k = z.shape[1]
+    valid, lab_c, _ = _label_masks(label, k, ignore_index)
     zs = z - m.unsqueeze(1)
     s = torch.exp(zs * tau - lset.unsqueeze(1))
     gk = g.unsqueeze(2)
     t = (s * gk).sum(1, keepdim=True)
-    grad = v.unsqueeze(1) * s * (gk - t)
+    grad = (valid.to(z.dtype) * tau).unsqueeze(1) * s * (gk - t)
     if with_ce:
-        k = torch.arange(z.shape[1], device=z.device).view(1, -1, 1)
-        onehot = (k == label.unsqueeze(1)).to(z.dtype)
+        a = _ce_weights(valid, lab_c, cw, pw, z.dtype)[0] * g_ce
+        kk = torch.arange(k, device=z.device).view(1, k, 1)
+        onehot = (kk == lab_c.unsqueeze(1)).to(z.dtype)
         grad = grad + a.unsqueeze(1) * (torch.exp(zs - lse1.unsqueeze(1)) - onehot)
     return grad
 
@@ -99,55 +141,91 @@ def _bwd_math(
 def _fwd_eager(
     z: Tensor,
     label: Tensor,
-    valid: Tensor,
-    ce_w: Optional[Tensor],
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    ignore_index: int,
     tau: float,
     with_ce: bool,
     with_argmax: bool,
-) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Eager formulation built on fused torch kernels (softmax, logsumexp, bmm)."""
+) -> Tuple[Tensor, ...]:
+    """Eager formulation built on fused torch kernels (logsumexp, bmm, bincount)."""
+    b, k = z.shape[:2]
+    valid, lab_c, n_bad = _label_masks(label, k, ignore_index)
+    vf = valid.to(z.dtype)
     zt = z * tau
     lset = torch.logsumexp(zt, 1)
     s = zt.sub_(lset.unsqueeze(1)).exp_()
-    psum = torch.bmm(s, valid.unsqueeze(2)).squeeze(2)
-    del s
+    psum = torch.bmm(s, vf.unsqueeze(2)).squeeze(2)
+    del s, zt
+    offset = torch.arange(b, device=z.device).unsqueeze(1) * (k + 1)
+
+    def count(lab: Tensor) -> Tensor:
+        idx = (torch.where(valid, lab, k) + offset).reshape(-1)
+        return torch.bincount(idx, minlength=b * (k + 1)).reshape(b, k + 1)[:, :k]
+
+    counts = count(lab_c)
+    n_valid = valid.sum(1)
     if with_ce:
+        w, denom = _ce_weights(valid, lab_c, cw, pw, z.dtype)
         lse1 = torch.logsumexp(z, 1)
-        zy = torch.gather(z, 1, label.unsqueeze(1)).squeeze(1)
-        ce = ((lse1 - zy) * ce_w).sum()
+        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1)
+        ce = ((lse1 - zy) * w).sum()
     else:
         lse1 = lset.new_zeros(())
-        ce = lset.new_zeros(())
-    am = z.argmax(1) if with_argmax else label.new_zeros(())
+        ce = denom = lset.new_zeros(())
+    am_counts = count(z.argmax(1)) if with_argmax else counts.new_zeros(())
     m = lset.new_zeros(())  # the eager backward works from the raw logits
-    return ce, psum, m, lse1, lset, am
+    return ce, denom, psum, counts, am_counts, n_valid, n_bad, m, lse1, lset
 
 
 def _bwd_eager(
     z: Tensor,
     label: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    ignore_index: int,
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
-    a: Optional[Tensor],
-    v: Tensor,
+    g_ce: Tensor,
     g: Tensor,
     tau: float,
     with_ce: bool,
 ) -> Tensor:
-    """Eager analytic gradient (at most three logits-sized temporaries)."""
+    """Eager analytic gradient (at most three logits-sized temporaries); ``lset`` absolute."""
+    valid, lab_c, _ = _label_masks(label, z.shape[1], ignore_index)
     s = z.mul(tau).sub_(lset.unsqueeze(1)).exp_()
     t = torch.bmm(g.unsqueeze(1), s)  # (B, 1, P) = <G_b, s_i>
     grad = s * g.unsqueeze(2)
     grad.sub_(s.mul_(t))
     del s
-    grad.mul_(v.unsqueeze(1))
+    grad.mul_((valid.to(z.dtype) * tau).unsqueeze(1))
     if with_ce:
+        a = _ce_weights(valid, lab_c, cw, pw, z.dtype)[0] * g_ce
         p = z.sub(lse1.unsqueeze(1)).exp_()
         grad.addcmul_(p, a.unsqueeze(1))
         del p
-        grad.scatter_add_(1, label.unsqueeze(1), -a.unsqueeze(1))
+        grad.scatter_add_(1, lab_c.unsqueeze(1), -a.unsqueeze(1))
     return grad
+
+
+def _bwd_eager_after_compiled_fwd(
+    z: Tensor,
+    label: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    ignore_index: int,
+    m: Tensor,
+    lse1: Tensor,
+    lset: Tensor,
+    g_ce: Tensor,
+    g: Tensor,
+    tau: float,
+    with_ce: bool,
+) -> Tensor:
+    """Eager fallback for a backward whose forward ran compiled (``lset`` relative to max)."""
+    lset_abs = lset + tau * m
+    return _bwd_eager(z, label, cw, pw, ignore_index, m, lse1, lset_abs, g_ce, g, tau, with_ce)
 
 
 # --------------------------------------------------------------------------- compilation
@@ -206,26 +284,34 @@ def _run(name: str, math_fn: Callable, eager_fn: Callable, use_compile: bool, *a
 
 # --------------------------------------------------------------------------- autograd
 
+#: Stand-in for ``ignore_index=None`` (no pixel is ignored): no label can take this value
+#: without also being outside ``[0, K)``.
+NO_IGNORE = -(2**62)
 
-class FusedCEProportions(torch.autograd.Function):
-    """``(ce_sum, psum, argmax) = f(z)``; see the module docstring for the gradient.
+
+class FusedMarginalStats(torch.autograd.Function):
+    """One pass over the logits for the CE sum, tempered-softmax class sums and label counts.
+
+    Differentiable outputs: ``ce_sum`` and ``psum`` (gradient in the module docstring); the
+    others are statistics of the labels and of the argmax prediction.
 
     Inputs (all on the logits' device):
         z (Tensor): Logits ``(B, K, P)``, float32 or float64, contiguous.
-        label (Tensor): ``(B, P)`` int64 labels in ``[0, K)`` (ignored pixels set to any valid
-            class, e.g. 0; they are masked by ``valid`` and ``ce_w``).
-        valid (Tensor): ``(B, P)`` float validity mask (1 valid, 0 ignored), z's dtype.
-        ce_w (Tensor | None): ``(B, P)`` per-pixel CE weight (0 on ignored pixels); None when
-            ``with_ce`` is False.
+        label (Tensor): ``(B, P)`` int64 raw labels.
+        cw (Tensor | None): ``(K,)`` CE class weights.
+        pw (Tensor | None): ``(B, P)`` per-pixel CE weights.
+        ignore_index (int): Ignored label (:data:`NO_IGNORE` for none).
         tau (float): Temperature of the softmax whose class sums are returned.
-        with_ce (bool): Also return ``sum_i ce_w_i * (-log softmax(z_i)[y_i])``.
-        with_argmax (bool): Also return the per-pixel argmax (non-differentiable).
+        with_ce (bool): Compute the CE sum (otherwise 0).
+        with_argmax (bool): Count the argmax prediction per class.
         use_compile (bool): Run the ``torch.compile`` kernels.
 
     Returns:
-        tuple: ``ce_sum`` (0-dim), ``psum`` ``(B, K)`` with
-        ``psum[b, k] = sum_{i valid} softmax(tau * z_i)_k``, ``argmax`` ``(B, P)`` int64 (or a
-        0-dim placeholder).
+        tuple: ``ce_sum`` (0-dim, ``sum_i w_i (-log softmax(z_i)[y_i])`` over valid pixels,
+        ``w`` = class weight x pixel weight), ``ce_denom`` (0-dim, ``sum_i valid_i c_{y_i}``),
+        ``psum`` ``(B, K)`` (``sum_{i valid} softmax(tau z_i)``), ``counts`` ``(B, K)`` int64,
+        ``am_counts`` ``(B, K)`` int64 (or 0-dim), ``n_valid`` ``(B,)`` int64, ``n_bad`` (0-dim
+        int64, non-ignored labels outside ``[0, K)``; those pixels are treated as ignored).
     """
 
     @staticmethod
@@ -233,88 +319,89 @@ class FusedCEProportions(torch.autograd.Function):
         ctx: Any,
         z: Tensor,
         label: Tensor,
-        valid: Tensor,
-        ce_w: Optional[Tensor],
+        cw: Optional[Tensor],
+        pw: Optional[Tensor],
+        ignore_index: int,
         tau: float,
         with_ce: bool,
         with_argmax: bool,
         use_compile: bool,
-    ) -> Tuple[Tensor, Tensor, Tensor]:
-        ce, psum, m, lse1, lset, am = _run(
-            "fwd", _fwd_math, _fwd_eager, use_compile, z, label, valid, ce_w, tau, with_ce,
-            with_argmax,
+    ) -> Tuple[Tensor, ...]:
+        out = _run(
+            "fwd", _fwd_math, _fwd_eager, use_compile, z, label, cw, pw, ignore_index, tau,
+            with_ce, with_argmax,
         )  # fmt: skip
-        # The eager backward does not use ``m``: recompute consistently with the kernel used.
+        ce, denom, psum, counts, am_counts, n_valid, n_bad, m, lse1, lset = out
+        # The eager and compiled kernels store lset differently: remember which one ran.
         ctx.used_compile = use_compile and not _COMPILE_BROKEN
         ctx.tau = tau
         ctx.with_ce = with_ce
-        ctx.save_for_backward(z, label, valid, ce_w, m, lse1, lset)
-        ctx.mark_non_differentiable(am)
-        return ce, psum, am
+        ctx.ignore_index = ignore_index
+        ctx.save_for_backward(z, label, cw, pw, m, lse1, lset)
+        ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
+        return ce, denom, psum, counts, am_counts, n_valid, n_bad
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g_ce: Tensor, g_psum: Tensor, _g_am: Optional[Tensor]) -> tuple:
-        z, label, valid, ce_w, m, lse1, lset = ctx.saved_tensors
-        if g_psum is None:
-            g_psum = z.new_zeros(z.shape[:2])
-        g_psum = g_psum.to(z.dtype).contiguous()
-        a = None
-        if ctx.with_ce:
-            a = ce_w * (g_ce.to(z.dtype) if g_ce is not None else 0.0)
-        v = valid * ctx.tau
+    def backward(
+        ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
+    ) -> tuple:
+        z, label, cw, pw, m, lse1, lset = ctx.saved_tensors
+        g_psum = z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous()
+        g_ce = z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype)
+        args = (z, label, cw, pw, ctx.ignore_index, m, lse1, lset, g_ce, g_psum, ctx.tau,
+                ctx.with_ce)  # fmt: skip
         if ctx.used_compile:
-            grad = _run(
-                "bwd", _bwd_math, _bwd_eager_from_math, True, z, label, m, lse1, lset, a, v,
-                g_psum, ctx.tau, ctx.with_ce,
-            )  # fmt: skip
+            grad = _run("bwd", _bwd_math, _bwd_eager_after_compiled_fwd, True, *args)
         else:
-            grad = _bwd_eager(z, label, m, lse1, lset, a, v, g_psum, ctx.tau, ctx.with_ce)
-        return grad, None, None, None, None, None, None, None
+            grad = _bwd_eager(*args)
+        return (grad,) + (None,) * 8
 
 
-def _bwd_eager_from_math(
+def fused_marginal_stats(
     z: Tensor,
     label: Tensor,
-    m: Tensor,
-    lse1: Tensor,
-    lset: Tensor,
-    a: Optional[Tensor],
-    v: Tensor,
-    g: Tensor,
+    ignore_index: Optional[int],
     tau: float,
-    with_ce: bool,
-) -> Tensor:
-    """Eager fallback for a backward whose forward ran compiled (``lset`` relative to max)."""
-    lset_abs = lset + tau * m
-    return _bwd_eager(z, label, m, lse1, lset_abs, a, v, g, tau, with_ce)
-
-
-def fused_ce_proportions(
-    z: Tensor,
-    label: Tensor,
-    valid: Tensor,
-    ce_w: Optional[Tensor],
-    tau: float,
-    with_ce: bool,
-    with_argmax: bool,
+    with_ce: bool = False,
+    class_weight: Optional[Tensor] = None,
+    pixel_weight: Optional[Tensor] = None,
+    with_argmax: bool = False,
     compile: Union[bool, str] = "auto",
-) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-    """Functional entry point of :class:`FusedCEProportions`.
+) -> Dict[str, Optional[Tensor]]:
+    """Functional entry point of :class:`FusedMarginalStats`.
 
-    ``z`` is ``(B, K, P)``; see the class for the other arguments. Autocast is disabled inside
-    (the math runs in ``z``'s dtype, float32 or float64).
+    Args:
+        z (Tensor): Logits ``(B, K, P)`` (float32 or float64).
+        label (Tensor): ``(B, P)`` integer labels.
+        ignore_index (int | None): Ignored label.
+        tau (float): Temperature of the predicted proportions.
+        with_ce (bool): Also compute the CE sum and its denominator.
+        class_weight (Tensor | None): ``(K,)`` CE class weights.
+        pixel_weight (Tensor | None): ``(B, P)`` CE pixel weights.
+        with_argmax (bool): Also count the argmax prediction per class.
+        compile (bool | str): See :func:`resolve_compile`.
 
     Returns:
-        tuple: ``(ce_sum, psum, argmax or None)``.
+        dict: ``ce_sum``, ``ce_denom``, ``psum``, ``counts``, ``am_counts`` (None without
+        ``with_argmax``), ``n_valid``, ``n_bad``; see :class:`FusedMarginalStats`. Autocast is
+        disabled inside.
     """
     use_compile = resolve_compile(compile, z)
     z = z.contiguous()
-    valid = valid.to(z.dtype)
-    if ce_w is not None:
-        ce_w = ce_w.to(z.dtype)
+    label = label.contiguous().long()
+    if class_weight is not None:
+        class_weight = class_weight.to(z.dtype).contiguous()
+    if pixel_weight is not None:
+        pixel_weight = pixel_weight.to(z.dtype).contiguous()
+    ign = NO_IGNORE if ignore_index is None else int(ignore_index)
     with torch.autocast(device_type=z.device.type, enabled=False):
-        ce, psum, am = FusedCEProportions.apply(
-            z, label, valid, ce_w, float(tau), bool(with_ce), bool(with_argmax), use_compile
-        )
-    return ce, psum, (am if with_argmax else None)
+        out = FusedMarginalStats.apply(
+            z, label, class_weight, pixel_weight, ign, float(tau), bool(with_ce),
+            bool(with_argmax), use_compile,
+        )  # fmt: skip
+    names = ("ce_sum", "ce_denom", "psum", "counts", "am_counts", "n_valid", "n_bad")
+    res = dict(zip(names, out))
+    if not with_argmax:
+        res["am_counts"] = None
+    return res

@@ -22,15 +22,15 @@ Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is 
 ``y log(y/p) + (1-y) log((1-y)/(1-p))`` (``class_reduction`` has no effect).
 """
 
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .fused import fused_ce_proportions
-from .utils import PROP_EPS, check_labels, class_counts, flatten_inputs, valid_mask
+from .fused import fused_marginal_stats
+from .utils import PROP_EPS, check_labels, class_counts, flatten_inputs
 
 _PENALTIES = ("l1", "kl")
 _TARGETS = ("image", "batch", "prior")
@@ -66,31 +66,63 @@ def gt_proportions(
     return _normalize(counts.double(), n).float(), n
 
 
-def _predicted_sums(
+def marginal_stats(
     z: Tensor,
-    label: Tensor,
-    valid: Tensor,
+    lab: Tensor,
+    ignore_index: Optional[int],
     temperature: float,
-    binary: bool,
-    ce_w: Optional[Tensor] = None,
+    binary: bool = False,
+    with_ce: bool = False,
+    class_weight: Optional[Tensor] = None,
+    pixel_weight: Optional[Tensor] = None,
     with_argmax: bool = False,
     compile: Union[bool, str] = "auto",
-) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-    """``(ce_sum, psum (B, K'), argmax)`` for flattened logits ``z`` ``(B, C, P)``.
+) -> Dict[str, Optional[Tensor]]:
+    """Everything the marginal losses need from one pass over flattened logits.
 
-    ``label`` must already be clean (ignored pixels set to class 0). In binary mode ``K' = 2``
-    (background, foreground) and ``argmax`` is ``z > 0``.
+    Args:
+        z (Tensor): Logits ``(B, C, P)`` (float32/float64).
+        lab (Tensor): Labels ``(B, P)``.
+        ignore_index (int | None): Ignored label.
+        temperature (float): tau.
+        binary (bool): Sigmoid mode (``C = 1``, two classes background/foreground).
+        with_ce (bool): Also the CE sum (multi-class only).
+        class_weight (Tensor | None): ``(K,)`` CE class weights.
+        pixel_weight (Tensor | None): ``(B, P)`` CE pixel weights.
+        with_argmax (bool): Also the per-class counts of the argmax prediction.
+        compile (bool | str): Compiled kernels for the multi-class path.
+
+    Returns:
+        dict: ``psum`` ``(B, K')`` (differentiable), ``counts`` and ``am_counts`` ``(B, K')``,
+        ``n_valid`` ``(B,)``, ``ce_sum`` and ``ce_denom`` (0-dim); ``K' = 2`` in binary mode.
+
+    Raises:
+        ValueError: Naming a label outside ``[0, K')`` that is not ignore_index.
     """
-    validf = valid.to(z.dtype)
     if binary:
+        valid = check_labels(lab, 2, ignore_index)
+        lab_c = torch.where(valid, lab, 0)
+        vf = valid.to(z.dtype)
         zf = z[:, 0]
-        fg = (torch.sigmoid(zf * temperature) * validf).sum(1)
-        bg = (torch.sigmoid(zf * -temperature) * validf).sum(1)
-        am = (zf > 0).long() if with_argmax else None
-        return z.new_zeros(()), torch.stack([bg, fg], 1), am
-    return fused_ce_proportions(
-        z, label, validf, ce_w, temperature, ce_w is not None, with_argmax, compile
-    )
+        fg = (torch.sigmoid(zf * temperature) * vf).sum(1)
+        bg = (torch.sigmoid(zf * -temperature) * vf).sum(1)
+        am = class_counts((zf > 0).long(), valid, 2) if with_argmax else None
+        zero = z.new_zeros(())
+        return dict(
+            psum=torch.stack([bg, fg], 1),
+            counts=class_counts(lab_c, valid, 2),
+            am_counts=am,
+            n_valid=valid.sum(1),
+            ce_sum=zero,
+            ce_denom=zero,
+        )
+    out = fused_marginal_stats(
+        z, lab, ignore_index, temperature, with_ce, class_weight, pixel_weight, with_argmax,
+        compile,
+    )  # fmt: skip
+    if bool(out.pop("n_bad") > 0):
+        check_labels(lab, z.shape[1], ignore_index)  # raises with the offending values
+    return out
 
 
 def predicted_proportions(
@@ -116,9 +148,9 @@ def predicted_proportions(
         float64 logits).
     """
     z, lab = flatten_inputs(cls_score, label, "predicted_proportions")
-    valid = valid_mask(lab, ignore_index)
-    _, psum, _ = _predicted_sums(z, torch.where(valid, lab, 0), valid, temperature, use_sigmoid)
-    return _normalize(psum, valid.sum(1))
+    binary = check_binary(z, use_sigmoid, "predicted_proportions")
+    out = marginal_stats(z, lab, ignore_index, temperature, binary)
+    return _normalize(out["psum"], out["n_valid"])
 
 
 def marginal_penalty(
@@ -232,23 +264,18 @@ class MarginalMixin:
         lab: Tensor,
         ignore_index: Optional[int],
         binary: bool,
-        ce_weights: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
+        with_ce: bool = False,
+        class_weight: Optional[Tensor] = None,
+        pixel_weight: Optional[Tensor] = None,
         compile: Union[bool, str] = "auto",
-    ) -> Tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
-        """Compute ``(ce_sum, R, valid, ce_w)`` for flattened logits and labels.
-
-        ``ce_weights(valid, clean_label) -> (B, P)`` gives the per-pixel CE weights when a fused
-        CE sum is wanted (CEMarginalLoss); without it only the marginal term is computed.
-        """
-        k = 2 if binary else z.shape[1]
-        valid = check_labels(lab, k, ignore_index)
-        lab_c = torch.where(valid, lab, 0)
-        n = valid.sum(1)
-        counts = class_counts(lab_c, valid, k)
-        ce_w = ce_weights(valid, lab_c) if ce_weights is not None else None
-        ce_sum, psum, am = _predicted_sums(
-            z, lab_c, valid, self.temperature, binary, ce_w, self.training, compile
-        )
+    ) -> Tuple[Tensor, Tensor, Dict[str, Optional[Tensor]]]:
+        """Compute ``(R, ce_sum, stats)`` for flattened logits and labels (see
+        :func:`marginal_stats`); sets ``last_stats`` in training mode."""
+        out = marginal_stats(
+            z, lab, ignore_index, self.temperature, binary, with_ce, class_weight, pixel_weight,
+            self.training, compile,
+        )  # fmt: skip
+        psum, counts, n = out["psum"], out["counts"], out["n_valid"]
         if self.target == "batch":
             n_b = n.sum().reshape(1)
             gt = _normalize(counts.sum(0, keepdim=True).double(), n_b).to(z.dtype)
@@ -266,12 +293,12 @@ class MarginalMixin:
         if self.training:
             with torch.no_grad():
                 y_img = _normalize(counts.double(), n)
-                q_img = _normalize(class_counts(am, valid, k).double(), n)
+                q_img = _normalize(out["am_counts"].double(), n)
                 self.last_stats = {
                     "marginal": r.detach().float(),
                     "prop_mae": (y_img - q_img).abs().mean().float(),
                 }
-        return ce_sum, r, valid, ce_w
+        return r, out["ce_sum"], out
 
 
 @MODELS.register_module()
@@ -371,7 +398,7 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
             )
         z, lab = flatten_inputs(cls_score, label, type(self).__name__)
         binary = check_binary(z, self.use_sigmoid, type(self).__name__)
-        _, r, _, _ = self._marginal_forward(z, lab, ignore_index, binary)
+        r, _, _ = self._marginal_forward(z, lab, ignore_index, binary)
         return self.loss_weight * r
 
     @property
