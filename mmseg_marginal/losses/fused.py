@@ -2,7 +2,9 @@
 
 The label-marginal losses need, per image ``b`` and class ``k``, the sum over valid pixels of
 the tempered softmax ``s_i = softmax(tau * z_i)`` and, for the combined loss, the (weighted)
-cross-entropy sum. :class:`FusedCEProportions` computes both in one forward and writes the
+cross-entropy sum. :class:`FusedMarginalStats` computes both in one forward, together with
+the label bookkeeping (validity, label range check, class pixel counts, CE weights and
+denominator, per-class counts of the argmax prediction for ``last_stats``), and writes the
 gradient analytically in backward (Liu et al., "The hidden label-marginal biases of
 segmentation losses", Eq. 5 and Appendix C):
 
@@ -17,9 +19,11 @@ class sums. Ignored pixels get exactly zero gradient.
 
 Only per-pixel statistics (``max``, the two log-sum-exps; ``B x P`` floats) are saved; softmax
 and tempered softmax are recomputed in backward, so no logits-sized tensor is kept between
-forward and backward. Two implementations of the same kernels exist: eager torch ops, and the
-same math compiled with ``torch.compile(dynamic=True)`` (one compilation per kernel variant,
-shapes symbolic, so no recompilation when image sizes change). Compilation is used for large
+forward and backward, and no one-hot label tensor is built. Two implementations of the same
+kernels exist: eager torch ops (counts by ``bincount``), and the same math compiled with
+``torch.compile(dynamic=True)`` (shapes symbolic, so image sizes do not trigger recompilation;
+inductor adds at most one size-class switch, at 4096 pixels per image, plus one graph per
+``(with_ce, with_argmax, tau, dtype)`` combination actually used). Compilation is used for large
 float32 inputs (``compile='auto'``); any failure falls back to eager with one logged warning.
 Set the environment variable ``MMSEG_MARGINAL_COMPILE=0`` to disable it globally.
 """

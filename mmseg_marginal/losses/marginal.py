@@ -335,6 +335,9 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
         loss_weight (float): Multiplier of the returned value. Default: 1.0.
         loss_name (str): Name in mmseg's loss dict (must start with ``loss_`` to be
             back-propagated). Default: ``'loss_marginal'``.
+        compile (bool | str): Run the ``torch.compile``d kernels of
+            :mod:`~mmseg_marginal.losses.fused` (softmax mode): ``'auto'`` (default) for float32
+            logits of at least 2**20 elements, ``True`` always, ``False`` never.
 
     Notes:
         Images without valid pixels contribute 0 (they still count in the mean over images, as
@@ -355,9 +358,13 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
         use_sigmoid: bool = False,
         loss_weight: float = 1.0,
         loss_name: str = "loss_marginal",
+        compile: Union[bool, str] = "auto",
     ) -> None:
         super().__init__()
         self._init_marginal(penalty, temperature, class_reduction, target, prior)
+        if compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        self.compile = compile
         self.use_sigmoid = use_sigmoid
         self.loss_weight = loss_weight
         self._loss_name = loss_name
@@ -398,7 +405,7 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
             )
         z, lab = flatten_inputs(cls_score, label, type(self).__name__)
         binary = check_binary(z, self.use_sigmoid, type(self).__name__)
-        r, _, _ = self._marginal_forward(z, lab, ignore_index, binary)
+        r, _, _ = self._marginal_forward(z, lab, ignore_index, binary, compile=self.compile)
         return self.loss_weight * r
 
     @property
