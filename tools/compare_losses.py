@@ -758,6 +758,41 @@ def write_summary(
     return text
 
 
+def check_data(
+    config: str, cfg_options: Optional[Dict[str, Any]] = None, data_root: Optional[str] = None
+) -> None:
+    """Build the training and test datasets of ``config`` once, before any run starts.
+
+    Datasets of ``mmseg_marginal`` raise one ``FileNotFoundError`` naming the path when the
+    data root, an image folder or annotations are missing; checking here gives that error
+    once instead of one failed run per loss and seed.
+
+    Raises:
+        FileNotFoundError: missing config, data root, split folder or annotations.
+        ValueError: a split without any sample.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    import mmseg_marginal  # noqa: F401  (registers the datasets)
+
+    if not osp.isfile(config):
+        raise FileNotFoundError(f"config '{config}' does not exist")
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if data_root is not None:
+        _set_data_root(cfg, data_root)
+    init_default_scope(cfg.get("default_scope", "mmseg"))
+    for key in ("train_dataloader", "test_dataloader"):
+        dataset_cfg = copy.deepcopy(cfg[key].dataset)
+        dataset_cfg.pipeline = []
+        dataset = DATASETS.build(dataset_cfg)
+        if len(dataset) == 0:
+            raise ValueError(f"the {key} dataset of '{config}' has no sample")
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
@@ -808,8 +843,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         runs = plan_runs(args.losses, args.seeds, args.iters, args.sweep_lambda)
-        if not osp.isfile(args.config):
-            raise FileNotFoundError(f"config '{args.config}' does not exist")
+        if not args.summary_only:
+            check_data(args.config, args.cfg_options, args.data_root)
     except (ValueError, FileNotFoundError) as err:
         print(f"compare_losses: error: {err}", file=sys.stderr)
         return 2

@@ -233,3 +233,43 @@ def test_short_schedule_keeps_schedulers_valid(tmp_path):
         str(tmp_path),
     )
     assert [(s["begin"], s["end"]) for s in cfg.param_scheduler] == [(0, 200), (200, 20000)]
+
+
+def test_cli_missing_data_root_is_one_clear_error(tmp_path, capsys):
+    missing = tmp_path / "no_camvid"
+    code = cl.main(
+        [
+            "--config",
+            str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py"),
+            "--losses",
+            "ce",
+            "ce-l1",
+            "--iters",
+            "5",
+            "--out",
+            str(tmp_path / "out"),
+            "--data-root",
+            str(missing),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        f"compare_losses: error: CamVidDataset: data root '{missing}' does not exist "
+        "(see the README for how to get and lay out the data)."
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_split_without_annotations_names_the_folder(tmp_path, capsys):
+    data = generate_synthetic_streets(tmp_path / "d", num_train=1, num_val=1, height=32, width=64)
+    for p in (data / "ann_dir" / "val").iterdir():
+        p.unlink()
+    (data / "ann_dir" / "val").rmdir()
+    code = cl.main(
+        ["--config", CONFIG, "--losses", "ce", "--iters", "5", "--out", str(tmp_path / "o")]
+        + ["--data-root", str(data)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"has no annotation folder: '{data}/ann_dir/val' does not exist" in err
