@@ -178,3 +178,31 @@ def test_compiled_kernels_match_eager_without_recompiling():
                 graphs = counters["stats"]["unique_graphs"]
             else:  # new spatial sizes reuse the dynamic-shape graphs
                 assert counters["stats"]["unique_graphs"] == graphs
+
+
+@pytest.mark.slow
+def test_compiled_standalone_regularizer_matches_eager():
+    """The marginal-only compiled kernels (no CE), including last_stats and bad labels."""
+    if not fused_mod.compile_available():
+        pytest.skip("compiled kernels disabled in this process")
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 6, 70, 60, generator=g) * 4
+    label = torch.randint(0, 5, (2, 70, 60), generator=g)
+    label[0, :10] = 255
+    results = []
+    for mode in (True, False):
+        zz = z.clone().requires_grad_()
+        loss = LabelMarginalLoss("kl", target="batch", compile=mode)
+        val = loss(zz, label)
+        val.backward()
+        results.append((val, zz.grad, loss.last_stats))
+        bad = label.clone()
+        bad[1, 5, 5] = 6
+        with pytest.raises(ValueError, match="label value 6"):
+            loss(z, bad)
+    (v1, g1, s1), (v2, g2, s2) = results
+    torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-4 * g2.abs().max().item())
+    assert g2.abs().max() > 0
+    for key in ("marginal", "prop_mae"):
+        torch.testing.assert_close(s1[key], s2[key], rtol=1e-5, atol=1e-7)
