@@ -90,10 +90,11 @@ def _fwd_math(
     kk = torch.arange(k, device=z.device).view(1, k, 1)
     m = z.amax(1, keepdim=True)
     zs = z - m
-    et = torch.exp(zs * tau)
-    set_ = et.sum(1, keepdim=True)
-    psum = (et * (vf.unsqueeze(1) / set_)).sum(2)
-    lset = torch.log(set_).squeeze(1)
+    lset = torch.log(torch.exp(zs * tau).sum(1, keepdim=True))
+    # written as a second exp (not exp / sum) so that inductor recomputes it instead of
+    # materializing a logits-sized buffer
+    psum = (torch.exp(zs * tau - lset) * vf.unsqueeze(1)).sum(2)
+    lset = lset.squeeze(1)
     counts = ((lab_c.unsqueeze(1) == kk) & valid.unsqueeze(1)).sum(2)
     n_valid = valid.sum(1)
     if with_ce:
@@ -105,7 +106,8 @@ def _fwd_math(
         lse1 = lset.new_zeros(())
         ce = denom = lset.new_zeros(())
     if with_argmax:
-        am = z.argmax(1, keepdim=True)
+        # first index of the maximum (= argmax) as a min-reduction, which vectorizes
+        am = torch.where(z == m, kk, k).amin(1, keepdim=True)
         am_counts = ((am == kk) & valid.unsqueeze(1)).sum(2)
     else:
         am_counts = counts.new_zeros(())
