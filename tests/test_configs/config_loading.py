@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import mmengine.config.utils as cfg_utils
 import pytest
+from mmengine.config import Config
 
 
 @contextlib.contextmanager
@@ -29,3 +30,12 @@ def memoized_metafiles() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cfg_utils, "load", load)
         yield
+
+
+@functools.cache
+def read_config(path: str) -> Config:
+    """A config without importing its ``custom_imports``, parsed once per test session.
+
+    Callers must not modify the returned config (copy it first).
+    """
+    return Config.fromfile(path, import_custom_modules=False)

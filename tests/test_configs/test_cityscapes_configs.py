@@ -8,7 +8,6 @@ momentum 0.9 weight decay 1e-4, 100 epochs = 100 * ceil(2975 / 8) iterations of 
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import mmseg
 import numpy as np
 import pytest
+from config_loading import read_config
 from mini_cityscapes import ID_TO_TRAIN, make_mini_cityscapes
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -69,9 +69,8 @@ PROTOCOL_CONFIGS = [
 ]
 
 
-@functools.cache
 def _cfg(path: Path) -> Config:
-    return Config.fromfile(str(path), import_custom_modules=False)
+    return read_config(str(path))
 
 
 def _losses(cfg: Config) -> list[dict]:
