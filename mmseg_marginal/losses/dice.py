@@ -68,6 +68,19 @@ def dice_statistics(
         binary mode), as defined in the module docstring.
     """
     z, lab = flatten_inputs(cls_score, label, name)
+    # sums over all pixels: keep them out of autocast (fp16 would overflow past 65504)
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        return _dice_statistics(z, lab, weight, ignore_index, use_sigmoid, name)
+
+
+def _dice_statistics(
+    z: Tensor,
+    lab: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: Optional[int],
+    use_sigmoid: bool,
+    name: str,
+) -> Tuple[Tensor, Tensor, Tensor]:
     binary = check_binary(z, use_sigmoid, name)
     k = 2 if binary else z.shape[1]
     valid = check_labels(lab, k, ignore_index)

@@ -161,3 +161,15 @@ def test_weight_and_config_errors():
         SoftmaxFocalLoss(gamma=-1.0)
     with pytest.raises(ValueError, match="1 logit channel"):
         ClasswiseDiceLoss(use_sigmoid=True)(z, label)
+
+
+@pytest.mark.parametrize("loss", LOSSES[:3], ids=lambda m: f"{type(m).__name__}")
+def test_autocast_does_not_lower_the_precision_of_the_sums(loss):
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(2, 4, 16, 16, generator=g)
+    label = torch.randint(0, 4, (2, 16, 16), generator=g)
+    ref = loss(z, label)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(z, label)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref)
