@@ -154,15 +154,21 @@ def _fwd_eager(
     with_ce: bool,
     with_argmax: bool,
 ) -> Tuple[Tensor, ...]:
-    """Eager formulation built on fused torch kernels (logsumexp, bmm, bincount)."""
+    """Eager formulation: one reused logits-sized buffer, in-place ops, bmm and bincount.
+
+    Saves the same statistics as :func:`_fwd_math` (``lset``, ``lse1`` relative to the max).
+    """
     b, k = z.shape[:2]
     valid, lab_c, n_bad = _label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
-    zt = z * tau
-    lset = torch.logsumexp(zt, 1)
-    s = zt.sub_(lset.unsqueeze(1)).exp_()
-    psum = torch.bmm(s, vf.unsqueeze(2)).squeeze(2)
-    del s, zt
+    if with_argmax:
+        m, am = z.max(1, keepdim=True)  # first index of the maximum
+    else:
+        m, am = z.amax(1, keepdim=True), None
+    buf = torch.sub(z, m).mul_(tau).exp_()  # exp(tau (z - max))
+    set_ = buf.sum(1, keepdim=True)
+    psum = torch.bmm(buf, (vf.unsqueeze(1) / set_).transpose(1, 2)).squeeze(2)
+    lset = torch.log(set_).squeeze(1)
     offset = torch.arange(b, device=z.device).unsqueeze(1) * (k + 1)
 
     def count(lab: Tensor) -> Tensor:
@@ -173,15 +179,16 @@ def _fwd_eager(
     n_valid = valid.sum(1)
     if with_ce:
         w, denom = _ce_weights(valid, lab_c, cw, pw, z.dtype)
-        lse1 = torch.logsumexp(z, 1)
-        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1)
+        torch.sub(z, m, out=buf).exp_()
+        lse1 = torch.log(buf.sum(1))
+        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m.squeeze(1)
         ce = ((lse1 - zy) * w).sum()
     else:
         lse1 = lset.new_zeros(())
         ce = denom = lset.new_zeros(())
-    am_counts = count(z.argmax(1)) if with_argmax else counts.new_zeros(())
-    m = lset.new_zeros(())  # the eager backward works from the raw logits
-    return ce, denom, psum, counts, am_counts, n_valid, n_bad, m, lse1, lset
+    del buf
+    am_counts = count(am.squeeze(1)) if with_argmax else counts.new_zeros(())
+    return ce, denom, psum, counts, am_counts, n_valid, n_bad, m.squeeze(1), lse1, lset
 
 
 def _bwd_eager(
@@ -198,40 +205,19 @@ def _bwd_eager(
     tau: float,
     with_ce: bool,
 ) -> Tensor:
-    """Eager analytic gradient (at most three logits-sized temporaries); ``lset`` absolute."""
+    """Eager analytic gradient: two logits-sized buffers (the gradient and one temporary)."""
     valid, lab_c, _ = _label_masks(label, z.shape[1], ignore_index)
-    s = z.mul(tau).sub_(lset.unsqueeze(1)).exp_()
+    m = m.unsqueeze(1)
+    s = torch.sub(z, m).mul_(tau).sub_(lset.unsqueeze(1)).exp_()  # softmax(tau z)
     t = torch.bmm(g.unsqueeze(1), s)  # (B, 1, P) = <G_b, s_i>
-    grad = s * g.unsqueeze(2)
-    grad.sub_(s.mul_(t))
-    del s
-    grad.mul_((valid.to(z.dtype) * tau).unsqueeze(1))
+    grad = torch.mul(s, g.unsqueeze(2))
+    grad.sub_(s.mul_(t)).mul_((valid.to(z.dtype) * tau).unsqueeze(1))
     if with_ce:
         a = _ce_weights(valid, lab_c, cw, pw, z.dtype)[0] * g_ce
-        p = z.sub(lse1.unsqueeze(1)).exp_()
+        p = torch.sub(z, m, out=s).sub_(lse1.unsqueeze(1)).exp_()  # softmax(z)
         grad.addcmul_(p, a.unsqueeze(1))
-        del p
         grad.scatter_add_(1, lab_c.unsqueeze(1), -a.unsqueeze(1))
     return grad
-
-
-def _bwd_eager_after_compiled_fwd(
-    z: Tensor,
-    label: Tensor,
-    cw: Optional[Tensor],
-    pw: Optional[Tensor],
-    ignore_index: int,
-    m: Tensor,
-    lse1: Tensor,
-    lset: Tensor,
-    g_ce: Tensor,
-    g: Tensor,
-    tau: float,
-    with_ce: bool,
-) -> Tensor:
-    """Eager fallback for a backward whose forward ran compiled (``lset`` relative to max)."""
-    lset_abs = lset + tau * m
-    return _bwd_eager(z, label, cw, pw, ignore_index, m, lse1, lset_abs, g_ce, g, tau, with_ce)
 
 
 # --------------------------------------------------------------------------- compilation
@@ -338,8 +324,7 @@ class FusedMarginalStats(torch.autograd.Function):
             with_ce, with_argmax,
         )  # fmt: skip
         ce, denom, psum, counts, am_counts, n_valid, n_bad, m, lse1, lset = out
-        # The eager and compiled kernels store lset differently: remember which one ran.
-        ctx.used_compile = use_compile and not _COMPILE_BROKEN
+        ctx.use_compile = use_compile
         ctx.tau = tau
         ctx.with_ce = with_ce
         ctx.ignore_index = ignore_index
@@ -357,10 +342,7 @@ class FusedMarginalStats(torch.autograd.Function):
         g_ce = z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype)
         args = (z, label, cw, pw, ctx.ignore_index, m, lse1, lset, g_ce, g_psum, ctx.tau,
                 ctx.with_ce)  # fmt: skip
-        if ctx.used_compile:
-            grad = _run("bwd", _bwd_math, _bwd_eager_after_compiled_fwd, True, *args)
-        else:
-            grad = _bwd_eager(*args)
+        grad = _run("bwd", _bwd_math, _bwd_eager, ctx.use_compile, *args)
         return (grad,) + (None,) * 8
 
 
