@@ -38,6 +38,16 @@ from typing import Any, Optional, Sequence
 from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, is_main_process
 
+__all__ = [
+    "check_cityscapes_split",
+    "check_num_classes",
+    "cli",
+    "main",
+    "pack_submission",
+    "submission_config",
+]
+
+
 IMG_SUFFIX = "_leftImg8bit.png"
 SEG_SUFFIX = "_gtFine_labelTrainIds.png"
 CITYSCAPES_NUM_CLASSES = 19
@@ -267,16 +277,6 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         print(f"{len(pairs)} labelIds PNGs packed into {zip_path}", flush=True)
     barrier()
     return zip_path
-
-
-__all__ = [
-    "check_cityscapes_split",
-    "check_num_classes",
-    "cli",
-    "main",
-    "pack_submission",
-    "submission_config",
-]
 
 
 def cli() -> None:
