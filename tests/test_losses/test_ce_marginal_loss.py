@@ -159,7 +159,7 @@ def test_compiled_kernels_match_eager_without_recompiling():
     if not fused_mod.compile_available():
         pytest.skip("compiled kernels disabled in this process")
     g = torch.Generator().manual_seed(0)
-    for kwargs in (dict(penalty="l1"), dict(penalty="kl", marginal_weight=0.1)):
+    for kwargs in (dict(penalty="l1"), dict(penalty="kl", marginal_weight=0.1, temperature=2.5)):
         graphs = None
         for h, w in ((70, 60), (50, 90), (80, 64)):  # all above the 4096-pixel kernel switch
             z = torch.randn(2, 5, h, w, generator=g) * 4
