@@ -137,7 +137,8 @@ def predicted_proportions(
     Args:
         cls_score (Tensor): Logits ``(B, K, *spatial)`` (or ``(B, 1, *spatial)`` with
             ``use_sigmoid=True``).
-        label (Tensor): Labels ``(B, *spatial)``; only their validity is used.
+        label (Tensor): Labels ``(B, *spatial)``; they define the valid pixels (and are checked:
+            a label outside ``[0, K)`` that is not ``ignore_index`` raises ``ValueError``).
         ignore_index (int | None): Label to ignore. Default: 255.
         temperature (float): Softmax temperature tau. Default: 10.0.
         use_sigmoid (bool): Binary mode. Default: False.
