@@ -268,7 +268,7 @@ def plot_table(results: dict, out: str) -> Path:
         colours.append(["white" if math.isnan(v) else cmap(0.25 + 0.75 * v / 100) for v in values])
     col_width = max(4, max(len(c) for c in classes)) * 0.09
     width = col_width * (len(classes) + 1.5)
-    height = 0.9 + 0.35 * (len(row_names) + 1)
+    height = 0.5 + 0.28 * (len(row_names) + 1)
     fig, ax = plt.subplots(figsize=(width, height), dpi=120)
     ax.axis("off")
     table = ax.table(
@@ -282,6 +282,7 @@ def plot_table(results: dict, out: str) -> Path:
     )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
+    table.scale(1.0, 1.4)
     for (row, _), cell in table.get_celld().items():
         if row > 0:
             rgba = np.asarray(matplotlib.colors.to_rgba(cell.get_facecolor()))
