@@ -138,3 +138,30 @@ def test_names_must_match(tmp_path):
     a = fake_work_dir(tmp_path, "a", [PERFECT])
     with pytest.raises(ValueError, match="2 names for 1 work dirs"):
         rt.main([a, "--names", "x", "y"])
+
+
+def test_regprop_from_a_dataset_config(tmp_path):
+    """--regprop-config computes the row with region_proportions.py (all pixels)."""
+    for sub in ("img", "ann"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    Image.fromarray(np.array(GT, np.uint8)).save(tmp_path / "data" / "ann" / "0.png")
+    Image.fromarray(np.zeros((2, 4, 3), np.uint8)).save(tmp_path / "data" / "img" / "0.png")
+    dataset = dict(
+        type="BaseSegDataset",
+        data_root=str(tmp_path / "data"),
+        metainfo=dict(classes=CLASSES),
+        img_suffix=".png",
+        seg_map_suffix=".png",
+        data_prefix=dict(img_path="img", seg_map_path="ann"),
+        pipeline=[dict(type="LoadAnnotations")],
+    )
+    config = tmp_path / "cfg.py"
+    config.write_text(f"val_dataloader = dict(dataset={dataset!r})\n")
+    a = fake_work_dir(tmp_path, "a", [PERFECT], with_prop=False)
+    res = rt.main([a, "--regprop-config", str(config)])
+    assert res["regprop"] == pytest.approx([25.0, 25.0, 37.5])
+    assert "mRegProp (%) from cfg.py (val, all pixels)" in res["markdown"]
+    dataset["metainfo"] = dict(classes=("road", "car", "tree"))
+    config.write_text(f"val_dataloader = dict(dataset={dataset!r})\n")
+    with pytest.raises(ValueError, match="cfg.py has other classes than the work dirs"):
+        rt.main([a, "--regprop-config", str(config)])
