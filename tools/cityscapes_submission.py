@@ -29,18 +29,22 @@ import argparse
 import copy
 import os
 import os.path as osp
-import re
 import sys
 import zipfile
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, is_main_process
 
+from mmseg_marginal.datasets.folder_checks import list_image_annotation_pairs
+from mmseg_marginal.engine.run_checks import (
+    check_checkpoint_classes,
+    head_num_classes,
+    load_state_dict,
+)
+
 __all__ = [
     "check_cityscapes_split",
-    "check_num_classes",
     "cli",
     "main",
     "pack_submission",
@@ -51,10 +55,6 @@ __all__ = [
 IMG_SUFFIX = "_leftImg8bit.png"
 SEG_SUFFIX = "_gtFine_labelTrainIds.png"
 CITYSCAPES_NUM_CLASSES = 19
-
-_HEAD_WEIGHT = re.compile(
-    r"(?:module\.)?(decode_head|auxiliary_head)(?:\.(\d+))?\.conv_seg\.weight"
-)
 
 
 def check_cityscapes_split(
@@ -85,62 +85,7 @@ def check_cityscapes_split(
     for folder in (img_dir, ann_dir):
         if not osp.isdir(folder):
             raise FileNotFoundError(f"Cityscapes folder not found: {folder}")
-    images = sorted(Path(img_dir).glob(f"*/*{img_suffix}"))
-    if not images:
-        raise FileNotFoundError(f"no '<city>/*{img_suffix}' image under {img_dir}")
-    pairs = []
-    missing = []
-    for image in images:
-        stem = image.name[: -len(img_suffix)]
-        ann = osp.join(ann_dir, image.parent.name, stem + seg_suffix)
-        if not osp.isfile(ann):
-            missing.append(ann)
-        pairs.append((str(image), ann))
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise FileNotFoundError(
-            f"annotation not found: {missing[0]}{more}; every image under {img_dir} needs its "
-            f"'*{seg_suffix}' (mmseg's tools/dataset_converters/cityscapes.py writes them)"
-        )
-    return pairs
-
-
-def _head_out_channels(model_cfg: dict, head: str, index: Optional[int]) -> Optional[int]:
-    """Output channels of ``conv_seg`` that a head config builds (``None`` if not known)."""
-    head_cfg = model_cfg.get(head)
-    if isinstance(head_cfg, (list, tuple)):
-        head_cfg = head_cfg[index] if index is not None and index < len(head_cfg) else None
-    if not isinstance(head_cfg, dict) or "num_classes" not in head_cfg:
-        return None
-    out = head_cfg.get("out_channels")
-    return int(out) if out is not None else int(head_cfg["num_classes"])
-
-
-def check_num_classes(state_dict: dict, model_cfg: dict, checkpoint: str = "checkpoint") -> None:
-    """Check that the classifier layers of a checkpoint match the config's class count.
-
-    Args:
-        state_dict (dict): Checkpoint weights (``checkpoint['state_dict']``).
-        model_cfg (dict): ``cfg.model``.
-        checkpoint (str): Name of the checkpoint, for the message.
-
-    Raises:
-        ValueError: A ``decode_head``/``auxiliary_head`` ``conv_seg.weight`` has a number of
-            output channels different from the config's ``num_classes``; the message gives
-            both numbers.
-    """
-    for key, weight in state_dict.items():
-        match = _HEAD_WEIGHT.fullmatch(key)
-        if match is None or not hasattr(weight, "shape"):
-            continue
-        head, index = match.group(1), match.group(2)
-        expected = _head_out_channels(model_cfg, head, None if index is None else int(index))
-        if expected is not None and int(weight.shape[0]) != expected:
-            raise ValueError(
-                f"{checkpoint} predicts {int(weight.shape[0])} classes ({key} has "
-                f"{int(weight.shape[0])} output channels) but the config's "
-                f"model.{head} has num_classes={expected}"
-            )
+    return list_image_annotation_pairs(img_dir, ann_dir, img_suffix, seg_suffix)
 
 
 def submission_config(cfg: Config, data_root: str, split: str, out_dir: str) -> Config:
@@ -199,18 +144,6 @@ def pack_submission(png_dir: str, image_paths: Sequence[str], zip_path: str) -> 
     return zip_path
 
 
-def _load_state_dict(checkpoint: str) -> dict:
-    """The weights of a checkpoint, through mmengine's loader (safe loader once imported)."""
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    ckpt: Any = _load_checkpoint(checkpoint, map_location="cpu")
-    if isinstance(ckpt, dict) and "state_dict" in ckpt:
-        ckpt = ckpt["state_dict"]
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"{checkpoint} holds no state dict")
-    return ckpt
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (mmseg's ``tools/test.py`` conventions)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -247,13 +180,13 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
 
-    num_classes = _head_out_channels(cfg.model, "decode_head", 0)
+    num_classes = head_num_classes(cfg.model, "decode_head", 0)
     if num_classes != CITYSCAPES_NUM_CLASSES:
         raise ValueError(
             f"a Cityscapes submission needs the 19 Cityscapes train classes, but the config's "
             f"model.decode_head has num_classes={num_classes}"
         )
-    check_num_classes(_load_state_dict(args.checkpoint), cfg.model, args.checkpoint)
+    check_checkpoint_classes(load_state_dict(args.checkpoint), cfg.model, args.checkpoint)
     data_root = args.data_root or cfg.test_dataloader.dataset.get("data_root")
     if not data_root:
         raise ValueError("no Cityscapes root: pass --data-root")

@@ -18,7 +18,12 @@ from mmengine.runner import Runner
 import mmseg_marginal  # noqa: F401  (registers the components, allow-lists checkpoint classes)
 from mmseg_marginal.engine.checkpoint import CheckpointLoadError
 from mmseg_marginal.engine.launch import setup_cpu_distributed
-from mmseg_marginal.engine.run_checks import RunCheckError, check_data_folders
+from mmseg_marginal.engine.run_checks import (
+    RunCheckError,
+    check_checkpoint_classes,
+    check_data_folders,
+    load_state_dict,
+)
 
 USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
 
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         cfg = build_config(args)
+        check_checkpoint_classes(load_state_dict(args.checkpoint), cfg.model, args.checkpoint)
         check_data_folders(cfg, ("test",))
         setup_cpu_distributed(cfg, args.launcher)
         runner = Runner.from_cfg(cfg)

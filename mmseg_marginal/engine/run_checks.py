@@ -7,13 +7,16 @@ clear line instead of a registry or dataloader traceback several frames deep.
 
 from __future__ import annotations
 
+import inspect
 import os
 import os.path as osp
+import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from mmengine.config import Config
+
+from ..datasets.folder_checks import list_image_annotation_pairs
 
 
 class RunCheckError(ValueError):
@@ -72,8 +75,21 @@ def _dataset_cfgs(dataset_cfg: Any, where: str) -> Iterator[tuple[str, dict]]:
         yield where, dataset_cfg
 
 
+def _dataset_default(dataset_type: Any, arg: str, fallback: str) -> str:
+    """The default of ``arg`` in the registered dataset class's ``__init__``."""
+    from mmseg.registry import DATASETS
+
+    cls = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
+    if cls is None:
+        return fallback
+    param = inspect.signature(cls.__init__).parameters.get(arg)
+    if param is None or param.default is inspect.Parameter.empty:
+        return fallback
+    return param.default
+
+
 def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) -> None:
-    """The image and annotation folders of the named dataloaders exist and hold images.
+    """The named dataloaders' folders exist, hold images, and every image has its annotation.
 
     Args:
         cfg (Config): The run's config.
@@ -81,8 +97,8 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
             whose dataloader is absent or ``None`` is skipped (the run does not use it).
 
     Raises:
-        FileNotFoundError: naming the missing folder (or the ``ann_file``) and its config key.
-        RunCheckError: an image folder that holds no file with the dataset's image suffix.
+        FileNotFoundError: naming the missing folder, ``ann_file`` or annotation and the
+            config key it comes from.
     """
     for split in splits:
         loader = cfg.get(f"{split}_dataloader")
@@ -91,13 +107,6 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
         for where, ds in _dataset_cfgs(loader.get("dataset"), f"{split}_dataloader.dataset"):
             root = ds.get("data_root") or ""
             prefix = ds.get("data_prefix") or {}
-            for key in ("img_path", "seg_map_path"):
-                folder = osp.join(root, prefix.get(key, "")) if key in prefix else None
-                if folder is not None and not osp.isdir(folder):
-                    raise FileNotFoundError(
-                        f"data folder not found: {osp.abspath(folder)} "
-                        f"({where}.data_prefix.{key}, data_root={root!r})"
-                    )
             ann_file = ds.get("ann_file")
             if ann_file:
                 ann_path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
@@ -105,16 +114,27 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
                     raise FileNotFoundError(
                         f"split file not found: {osp.abspath(ann_path)} ({where}.ann_file)"
                     )
-            if "img_path" in prefix and not ann_file:
-                img_dir = Path(root, prefix["img_path"])
-                suffix = ds.get("img_suffix", ".jpg")
-                if not any(
-                    name.endswith(suffix) for _, _, names in os.walk(img_dir) for name in names
-                ):
-                    raise RunCheckError(
-                        f"no images ending in {suffix!r} in {img_dir.resolve()} "
-                        f"({where}.data_prefix.img_path; set {where}.img_suffix if they differ)"
-                    )
+            if "img_path" not in prefix:
+                continue
+            img_dir = osp.join(root, prefix["img_path"])
+            ann_dir = osp.join(root, prefix["seg_map_path"]) if "seg_map_path" in prefix else None
+            if ann_file:  # the split file chooses the images: check only the folders
+                for key, folder in (("img_path", img_dir), ("seg_map_path", ann_dir)):
+                    if folder is not None and not osp.isdir(folder):
+                        raise FileNotFoundError(
+                            f"data folder not found: {osp.abspath(folder)} "
+                            f"({where}.data_prefix.{key})"
+                        )
+                continue
+            list_image_annotation_pairs(
+                img_dir,
+                ann_dir,
+                ds.get("img_suffix", _dataset_default(ds.get("type"), "img_suffix", ".jpg")),
+                ds.get(
+                    "seg_map_suffix", _dataset_default(ds.get("type"), "seg_map_suffix", ".png")
+                ),
+                where=f"{where}.data_prefix, data_root={root!r}",
+            )
 
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -141,3 +161,60 @@ def check_new_run_keeps_checkpoints(work_dir: str, resume: bool) -> None:
             "would overwrite them. Pass --resume to continue that run, or choose another "
             "--work-dir."
         )
+
+
+_HEAD_WEIGHT = re.compile(
+    r"(?:module\.)?(decode_head|auxiliary_head)(?:\.(\d+))?\.conv_seg\.weight"
+)
+
+
+def head_num_classes(model_cfg: dict, head: str, index: int | None) -> int | None:
+    """Output channels of the ``conv_seg`` that a head config builds (None if unknown)."""
+    head_cfg = model_cfg.get(head)
+    if isinstance(head_cfg, (list, tuple)):
+        head_cfg = head_cfg[index] if index is not None and index < len(head_cfg) else None
+    if not isinstance(head_cfg, dict) or "num_classes" not in head_cfg:
+        return None
+    out = head_cfg.get("out_channels")
+    return int(out) if out is not None else int(head_cfg["num_classes"])
+
+
+def check_checkpoint_classes(state_dict: dict, model_cfg: dict, checkpoint: str) -> None:
+    """The classifier layers of a checkpoint have the config's class count.
+
+    mmengine only warns about a shape mismatch and keeps the randomly initialised classifier,
+    which would make a test run report meaningless numbers.
+
+    Args:
+        state_dict (dict): Checkpoint weights (``checkpoint['state_dict']``).
+        model_cfg (dict): ``cfg.model``.
+        checkpoint (str): Name of the checkpoint, for the message.
+
+    Raises:
+        RunCheckError: A ``decode_head``/``auxiliary_head`` ``conv_seg.weight`` has a number of
+            output channels other than the head's ``num_classes``; the message gives both.
+    """
+    for key, weight in state_dict.items():
+        match = _HEAD_WEIGHT.fullmatch(key)
+        if match is None or not hasattr(weight, "shape"):
+            continue
+        head, index = match.group(1), match.group(2)
+        expected = head_num_classes(model_cfg, head, None if index is None else int(index))
+        if expected is not None and int(weight.shape[0]) != expected:
+            raise RunCheckError(
+                f"{checkpoint} predicts {int(weight.shape[0])} classes ({key} has "
+                f"{int(weight.shape[0])} output channels) but the config's model.{head} has "
+                f"num_classes={expected}"
+            )
+
+
+def load_state_dict(checkpoint: str) -> dict:
+    """The weights of a local checkpoint, loaded with ``weights_only=True``."""
+    from .checkpoint import load_from_local_safe
+
+    ckpt: Any = load_from_local_safe(checkpoint, map_location="cpu")
+    if isinstance(ckpt, dict) and "state_dict" in ckpt:
+        ckpt = ckpt["state_dict"]
+    if not isinstance(ckpt, dict):
+        raise RunCheckError(f"{checkpoint} holds no state dict")
+    return ckpt

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_data import make_tiny_dataset
 
 from mmseg_marginal.engine.checkpoint import load_from_local_safe
@@ -106,9 +107,10 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     "case, expected",
     [
         ("unknown_loss", "unknown loss type 'NoSuchLoss' at model.decode_head.loss_decode"),
-        ("missing_data", "data folder not found: "),
+        ("missing_data", "image folder not found: "),
         ("missing_checkpoint", "checkpoint file not found: "),
         ("corrupt_checkpoint", "cannot read checkpoint "),
+        ("wrong_classes_checkpoint", "predicts 7 classes"),
     ],
 )
 def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
@@ -135,6 +137,10 @@ def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
         ckpt = tmp_path / "model.pth"
         if case == "corrupt_checkpoint":
             ckpt.write_bytes(b"not a checkpoint" * 64)
+        elif case == "wrong_classes_checkpoint":
+            torch.save(
+                {"state_dict": {"decode_head.conv_seg.weight": torch.zeros(7, 32, 1, 1)}}, ckpt
+            )
         args = [REPO / "tools" / "test.py", CONFIG, ckpt, "--work-dir", tmp_path, *opts]
     proc = run_tool(*args, check=False)
     assert proc.returncode == 1
