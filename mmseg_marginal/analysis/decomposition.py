@@ -29,6 +29,7 @@ from ..losses.utils import (
     check_labels,
     class_counts,
     flatten_inputs,
+    log_softmax_dim1,
     weighted_class_sums,
 )
 
@@ -71,13 +72,13 @@ def loss_decomposition(
     present = counts > 0
     zero = z.new_zeros(())
 
-    logp = torch.log_softmax(z, 1)
+    logp = log_softmax_dim1(z)
     logp_y = torch.gather(logp, 1, lab_c.unsqueeze(1)).squeeze(1)
     p_sum = torch.bmm(logp.exp(), vf.unsqueeze(2)).squeeze(2)
     if temperature == 1.0:
         p_hat = p_sum / n_safe.unsqueeze(1)
     else:
-        s = torch.log_softmax(z * temperature, 1).exp()
+        s = log_softmax_dim1(z * temperature).exp()
         p_hat = torch.bmm(s, vf.unsqueeze(2)).squeeze(2) / n_safe.unsqueeze(1)
     y_hat = counts / n_safe.unsqueeze(1)
 

@@ -19,7 +19,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from .marginal import check_binary
-from .utils import check_labels, flatten_inputs, pixel_weight
+from .utils import check_labels, flatten_inputs, log_softmax_dim1, pixel_weight
 
 
 def softmax_focal_loss(
@@ -46,7 +46,7 @@ def softmax_focal_loss(
     check_binary(z, False, name)
     valid = check_labels(lab, z.shape[1], ignore_index)
     lab_c = torch.where(valid, lab, 0)
-    logp_y = torch.gather(torch.log_softmax(z, 1), 1, lab_c.unsqueeze(1)).squeeze(1)
+    logp_y = torch.gather(log_softmax_dim1(z), 1, lab_c.unsqueeze(1)).squeeze(1)
     # 1 - p = -expm1(log p), accurate near p = 1; the clamp keeps the gradient of the power
     # finite for gamma < 1 when p = 1 exactly.
     one_minus_p = (-torch.expm1(logp_y)).clamp_min(torch.finfo(z.dtype).tiny)

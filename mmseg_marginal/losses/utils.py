@@ -58,6 +58,15 @@ def flatten_inputs(cls_score: Tensor, label: Tensor, name: str = "loss") -> Tupl
     return cls_score.reshape(b, c, -1), label.reshape(b, -1).long()
 
 
+def log_softmax_dim1(z: Tensor) -> Tensor:
+    """``log_softmax(z, 1)``; as ``z - logsumexp(z, 1)`` below 2**20 elements, where this CPU
+    build's ``log_softmax`` over a non-last dimension is pathologically slow (milliseconds
+    for a few hundred elements), and with the fused kernel above."""
+    if z.numel() < (1 << 20):
+        return z - torch.logsumexp(z, 1, keepdim=True)
+    return torch.log_softmax(z, 1)
+
+
 def valid_mask(label: Tensor, ignore_index: Optional[int]) -> Tensor:
     """Boolean mask of the pixels whose label is not ``ignore_index``."""
     if ignore_index is None:
