@@ -166,10 +166,14 @@ def _fwd_eager(
     b, k = z.shape[:2]
     valid, lab_c, n_bad = _label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
+    m = z.amax(1, keepdim=True)
+    am = None
     if with_argmax:
-        m, am = z.max(1, keepdim=True)  # first index of the maximum
-    else:
-        m, am = z.amax(1, keepdim=True), None
+        if z.numel() < (1 << 20):  # Tensor.max(dim) has a large fixed cost on small CPU inputs
+            kk = torch.arange(k, device=z.device).view(1, k, 1)
+            am = torch.where(z == m, kk, k).amin(1, keepdim=True)  # first index of the max
+        else:
+            am = z.max(1, keepdim=True)[1]
     buf = torch.sub(z, m).mul_(tau).exp_()  # exp(tau (z - max))
     set_ = buf.sum(1, keepdim=True)
     psum = torch.bmm(buf, (vf.unsqueeze(1) / set_).transpose(1, 2)).squeeze(2)
