@@ -126,18 +126,18 @@ class ClasswiseDiceLoss(nn.Module):
     Args:
         log (bool): Logarithmic form. Default: False.
         use_sigmoid (bool): Binary foreground-only Dice. Default: False.
-        smooth (float): ``delta`` > 0 added to numerator and denominator. Default: 1e-6.
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_dice'``.
+        smooth (float): ``delta`` > 0 added to numerator and denominator. Default: 1e-6.
     """
 
     def __init__(
         self,
         log: bool = False,
         use_sigmoid: bool = False,
-        smooth: float = 1e-6,
         loss_weight: float = 1.0,
         loss_name: str = "loss_dice",
+        smooth: float = 1e-6,
     ) -> None:
         super().__init__()
         if not smooth > 0:
@@ -243,13 +243,13 @@ class DiceBiasLoss(nn.Module):
     ground-truth proportion (Proposition 1).
 
     Args:
-        temperature (float): tau of ``softmax(tau z)`` in ``p_hat``. Default: 1.0.
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_dice_bias'``.
+        temperature (float): tau of ``softmax(tau z)`` in ``p_hat``. Default: 1.0.
     """
 
     def __init__(
-        self, temperature: float = 1.0, loss_weight: float = 1.0, loss_name: str = "loss_dice_bias"
+        self, loss_weight: float = 1.0, loss_name: str = "loss_dice_bias", temperature: float = 1.0
     ) -> None:
         super().__init__()
         if not temperature > 0:

@@ -206,3 +206,22 @@ def test_compiled_standalone_regularizer_matches_eager():
     assert g2.abs().max() > 0
     for key in ("marginal", "prop_mae"):
         torch.testing.assert_close(s1[key], s2[key], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("compile_mode", [False, True])
+def test_cuda_matches_cpu(compile_mode):
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(2, 19, 64, 96, generator=g) * 4
+    label = torch.randint(0, 19, (2, 64, 96), generator=g)
+    label[:, :5] = 255
+    results = []
+    for device, mode in (("cpu", False), ("cuda", compile_mode)):
+        zz = z.clone().to(device).requires_grad_()
+        loss = CEMarginalLoss("kl", marginal_weight=0.1, compile=mode)
+        val = loss(zz, label.to(device))
+        val.backward()
+        results.append((val.cpu(), zz.grad.cpu(), loss.last_stats["prop_mae"].cpu()))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(results[1][2], results[0][2])
