@@ -257,3 +257,23 @@ def test_bad_configs():
     z, label = random_batch(k=3, present=2)
     with pytest.raises(ValueError, match="prior has 2 entries"):
         LabelMarginalLoss(target="prior", prior=[0.5, 0.5])(z, label)
+
+
+def test_last_stats_need_no_second_pass_over_the_logits(monkeypatch):
+    from mmseg_marginal.losses import CEMarginalLoss
+    from mmseg_marginal.losses import fused as fused_mod
+
+    calls = []
+    original = fused_mod._fwd_eager
+
+    def counting(*args):
+        calls.append(args[7])  # with_argmax
+        return original(*args)
+
+    monkeypatch.setattr(fused_mod, "_fwd_eager", counting)
+    z, label = random_batch()
+    for loss in (LabelMarginalLoss(compile=False), CEMarginalLoss(compile=False)):
+        calls.clear()
+        loss(z.requires_grad_(), label)
+        assert calls == [True] and set(loss.last_stats) == {"marginal", "prop_mae"}
+        assert all(not v.requires_grad for v in loss.last_stats.values())
