@@ -93,3 +93,30 @@ def test_every_loss_builds_from_config_and_runs_in_a_head(cfg):
     feats, samples = _inputs()
     losses = head.loss(feats, samples, train_cfg={})
     assert loss.loss_name in losses and torch.isfinite(losses[loss.loss_name])
+
+
+def test_binary_head_with_sigmoid_losses():
+    torch.manual_seed(0)
+    head = FCNHead(
+        in_channels=8,
+        channels=8,
+        num_convs=1,
+        num_classes=2,
+        out_channels=1,
+        threshold=0.3,
+        dropout_ratio=0.0,
+        loss_decode=[
+            dict(type="CrossEntropyLoss", use_sigmoid=True),
+            dict(type="LabelMarginalLoss", use_sigmoid=True, penalty="kl"),
+            dict(type="ClasswiseDiceLoss", use_sigmoid=True, loss_weight=0.1),
+        ],
+    )
+    feats, samples = _inputs(num_classes=2, seed=2)
+    for s in samples:  # mmseg's binary CE does not take ignored pixels
+        s.gt_sem_seg.data[s.gt_sem_seg.data == 255] = 0
+    losses = head.loss(feats, samples, train_cfg={})
+    assert {"loss_ce", "loss_marginal", "loss_dice"} <= set(losses)
+    logits = torch.nn.functional.interpolate(head.forward(feats), (16, 16), mode="bilinear")
+    label = torch.stack([s.gt_sem_seg.data[0] for s in samples])
+    expected = LabelMarginalLoss(use_sigmoid=True, penalty="kl")(logits, label)
+    torch.testing.assert_close(losses["loss_marginal"], expected)
