@@ -25,7 +25,7 @@ from compare_losses import load_results, plan_runs, run_comparison  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(
-    ROOT, "configs", "demo", "fpn_r18-tiny_1xb8-400_synthetic-streets-128x256_ce.py"
+    ROOT, "configs", "demo", "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce.py"
 )
 DEMO_LOSSES = ("ce", "ce-l1")
 

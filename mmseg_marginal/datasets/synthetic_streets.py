@@ -58,7 +58,7 @@ DEFAULT_THING_PROPORTIONS: Dict[str, float] = {
     "sign": 0.002,
 }
 #: Area in pixels of the smallest object that is drawn for each thing class.
-MIN_OBJECT_AREA: Dict[str, int] = {"car": 24, "pole": 6, "person": 8, "sign": 4}
+MIN_OBJECT_AREA: Dict[str, int] = {"car": 24, "pole": 12, "person": 20, "sign": 12}
 #: Things may not cover more than this share in total: stuff needs the rest.
 MAX_THING_TOTAL = 0.3
 MIN_SIZE = 32
@@ -262,13 +262,13 @@ def _object_masks(
         side = -1 if rng.random() < 0.5 else 1
         px = cx + side * (half + rng.uniform(0.02, 0.25) * w * max(scale, 0.2))
         ph = max(6.0, scale * rng.uniform(0.5, 0.9) * h)
-        pw = max(1.0, scale * 0.008 * w)
+        pw = max(2.0, scale * 0.016 * w)
         grey = _jitter(rng, (115, 115, 118), 35)
         pole = (np.abs(xx - px) < pw / 2 + 0.5) & (yy >= yb - ph) & (yy < yb)
         if name == "pole":
             parts.append((pole, POLE, c.textured(grey, fine=5, coarse=4)))
         else:
-            sw = max(2.0, scale * rng.uniform(0.03, 0.05) * w)
+            sw = max(4.0, scale * rng.uniform(0.045, 0.07) * w)
             sy = yb - ph
             colours = [(200, 30, 30), (30, 60, 170), (230, 200, 40), (235, 235, 235), (40, 130, 60)]
             sign_colour = c.textured(_jitter(rng, colours[rng.integers(5)], 20), 6, 4)
@@ -285,8 +285,8 @@ def _object_masks(
             if on_road
             else rng.choice([-1, 1]) * (half + rng.uniform(0.01, 0.2) * w * max(scale, 0.2))
         )
-        ph = max(5.0, scale * rng.uniform(0.28, 0.4) * h)
-        pw = ph * 0.28
+        ph = max(10.0, scale * rng.uniform(0.3, 0.45) * h)
+        pw = ph * 0.35
         head_r = max(1.0, ph * 0.09)
         torso = (np.abs(xx - px) < pw / 2) & (yy >= yb - ph + 2 * head_r) & (yy < yb - 0.45 * ph)
         legs = (np.abs(np.abs(xx - px) - pw * 0.22) < pw * 0.16) & (yy >= yb - 0.45 * ph)

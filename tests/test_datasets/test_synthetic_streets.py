@@ -32,7 +32,7 @@ def test_same_seed_identical_bytes_other_seed_differs(tmp_path):
 
 
 def test_layout_and_label_values(tmp_path):
-    root = generate_synthetic_streets(tmp_path, num_train=2, num_val=1, height=48, width=96)
+    root = generate_synthetic_streets(tmp_path, num_train=2, num_val=1, height=64, width=128)
     for split, n in (("train", 2), ("val", 1)):
         imgs = sorted((root / "img_dir" / split).glob("*.png"))
         anns = sorted((root / "ann_dir" / split).glob("*.png"))
@@ -41,8 +41,8 @@ def test_layout_and_label_values(tmp_path):
         )
         img = cv2.imread(str(imgs[0]), cv2.IMREAD_UNCHANGED)
         ann = cv2.imread(str(anns[0]), cv2.IMREAD_UNCHANGED)
-        assert img.shape == (48, 96, 3) and img.dtype == np.uint8
-        assert ann.shape == (48, 96) and ann.dtype == np.uint8
+        assert img.shape == (64, 128, 3) and img.dtype == np.uint8
+        assert ann.shape == (64, 128) and ann.dtype == np.uint8
         assert ann.max() < len(CLASSES)
 
 
@@ -78,7 +78,7 @@ def test_thing_proportions_are_followed(tmp_path):
         num_val=1,
         height=64,
         width=128,
-        thing_proportions={"person": 0.002},
+        thing_proportions={"person": 0.0025},
     )
     many = generate_synthetic_streets(
         tmp_path / "many",
@@ -86,7 +86,7 @@ def test_thing_proportions_are_followed(tmp_path):
         num_val=1,
         height=64,
         width=128,
-        thing_proportions={"person": 0.02},
+        thing_proportions={"person": 0.025},
     )
     few_share = json.loads((few / "meta.json").read_text())["train_pixel_share"]["person"]
     many_share = json.loads((many / "meta.json").read_text())["train_pixel_share"]["person"]
@@ -131,7 +131,7 @@ def test_bad_input_is_refused(tmp_path, kwargs, match):
 
 
 def test_dataset_class_reads_the_generated_data(tmp_path):
-    root = generate_synthetic_streets(tmp_path, num_train=3, num_val=2, height=32, width=64)
+    root = generate_synthetic_streets(tmp_path, num_train=3, num_val=2, height=64, width=128)
     ds = SyntheticStreetsDataset(
         data_root=str(root),
         data_prefix=dict(img_path="img_dir/val", seg_map_path="ann_dir/val"),

@@ -12,14 +12,14 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "compare_losses.py"
-CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-400_synthetic-streets-128x256_ce.py")
+CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce.py")
 
 spec = importlib.util.spec_from_file_location("compare_losses", TOOL)
 cl = importlib.util.module_from_spec(spec)
 sys.modules["compare_losses"] = cl
 spec.loader.exec_module(cl)
 
-# Small and fast: 32x64 images, batch 2, no dataloader workers.
+# Small and fast: 64x128 images, batch 2, no dataloader workers.
 TINY = {
     "train_dataloader.batch_size": 2,
     "train_dataloader.num_workers": 0,
@@ -57,7 +57,7 @@ def test_sweep_lambda_expands_marginal_losses_only():
 
 
 def test_loss_from_a_config_file():
-    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-400_synthetic-streets-128x256_ce-l1.py"
+    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce-l1.py"
     (run,) = cl.plan_runs([f"mine={path}"], [3], 5)
     assert run.name == "mine_seed3_iters5"
     assert run.loss_cfg["type"] == "CEMarginalLoss" and run.loss_cfg["temperature"] == 10.0
@@ -150,7 +150,7 @@ def _read(out, name):
 @pytest.mark.slow
 def test_end_to_end_skip_failure_and_resume(tmp_path, capsys):
     data = generate_synthetic_streets(
-        tmp_path / "data", num_train=4, num_val=2, height=32, width=64, seed=1
+        tmp_path / "data", num_train=4, num_val=2, height=64, width=128, seed=1
     )
     out, work = tmp_path / "out", tmp_path / "work"
     runs = cl.plan_runs(["ce", "ce-l1"], [0], 3)
@@ -262,7 +262,7 @@ def test_cli_missing_data_root_is_one_clear_error(tmp_path, capsys):
 
 
 def test_cli_split_without_annotations_names_the_folder(tmp_path, capsys):
-    data = generate_synthetic_streets(tmp_path / "d", num_train=1, num_val=1, height=32, width=64)
+    data = generate_synthetic_streets(tmp_path / "d", num_train=1, num_val=1, height=64, width=128)
     for p in (data / "ann_dir" / "val").iterdir():
         p.unlink()
     (data / "ann_dir" / "val").rmdir()
