@@ -385,6 +385,12 @@ def _last_checkpoint(work_dir: str) -> Optional[str]:
     return path if path and osp.isfile(path) else None
 
 
+def _display_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it."""
+    rel = osp.relpath(osp.abspath(path))
+    return path if rel.startswith("..") else rel
+
+
 def run_single(args: argparse.Namespace) -> None:
     """Train and evaluate one run; write its result JSON (subprocess entry point)."""
     from mmengine.runner import Runner
@@ -417,7 +423,7 @@ def run_single(args: argparse.Namespace) -> None:
     result = dict(
         run=spec.name,
         spec=asdict(spec),
-        config=job["config"],
+        config=_display_path(job["config"]),
         cfg_options=job.get("cfg_options"),
         data_root=cfg.test_dataloader.dataset.get("data_root"),
         dataset=cfg.test_dataloader.dataset.type,
