@@ -7,7 +7,7 @@ through mmengine's Runner (one run after the other, with mmengine's progress and
 evaluates both on the validation split and prints, per class, the IoU and the ground-truth
 versus predicted proportion. A small comparison run by ``tools/compare_losses.py``'s code::
 
-    python tools/demo.py                # about 5-10 minutes on a 2-core CPU
+    python tools/demo.py                # about 5 minutes on a 2-core CPU
     python tools/demo.py --iters 50     # a quick look
 """
 
@@ -96,15 +96,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmseg_marginal.datasets import generate_synthetic_streets
 
     start = time.time()
+    if args.iters is not None and args.iters < 1:
+        print(f"demo: error: --iters must be >= 1, got {args.iters}", file=sys.stderr)
+        return 2
     if not osp.isdir(osp.join(args.data_root, "img_dir", "train")):
         print(
             f"[demo] generating {args.num_train}+{args.num_val} street scenes in "
             f"{args.data_root} (seed {args.seed})",
             flush=True,
         )
-        generate_synthetic_streets(
-            args.data_root, num_train=args.num_train, num_val=args.num_val, seed=args.seed
-        )
+        try:
+            generate_synthetic_streets(
+                args.data_root, num_train=args.num_train, num_val=args.num_val, seed=args.seed
+            )
+        except ValueError as err:
+            print(f"demo: error: {err}", file=sys.stderr)
+            return 2
     else:
         print(f"[demo] using the existing data in {args.data_root}", flush=True)
     iters = args.iters or Config.fromfile(args.config).train_cfg.max_iters

@@ -81,3 +81,19 @@ def test_demo_table_layout():
     assert [c.strip() for c in lines[5].split(" | ")] == ["mIoU", "", "50.0", "", "50.0", ""]
     with pytest.raises(ValueError, match="no result"):
         demo.demo_table([])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--iters", "0"], "demo: error: --iters must be >= 1, got 0"),
+        (["--num-train", "0"], "demo: error: num_train must be in [1, 1000000], got 0"),
+    ],
+)
+def test_demo_bad_input_is_one_clear_error(tmp_path, capsys, args, message):
+    demo = _load_demo()
+    data = tmp_path / "data"
+    code = demo.main(args + ["--data-root", str(data), "--work-dir", str(tmp_path / "w")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "w").exists()
