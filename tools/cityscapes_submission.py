@@ -215,12 +215,15 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 def cli() -> None:
     """``main`` with the user errors (bad paths, class counts, checkpoints) as one line."""
     from mmseg_marginal.engine.checkpoint import CheckpointLoadError
+    from mmseg_marginal.engine.launch import shutdown_distributed
 
     try:
         main()
     except (FileNotFoundError, ValueError, CheckpointLoadError) as exc:
+        shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 
 import mmseg_marginal  # noqa: F401  (registers the components, allow-lists checkpoint classes)
 from mmseg_marginal.engine.checkpoint import CheckpointLoadError
-from mmseg_marginal.engine.launch import setup_cpu_distributed
+from mmseg_marginal.engine.launch import setup_cpu_distributed, shutdown_distributed
 from mmseg_marginal.engine.run_checks import (
     RunCheckError,
     check_checkpoint_classes,
@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
         runner = Runner.from_cfg(cfg)
         runner.test()
     except USER_ERRORS as exc:
+        shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

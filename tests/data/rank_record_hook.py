@@ -20,7 +20,7 @@ class RankRecordHook(Hook):
 
     def after_train(self, runner) -> None:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
-        self.record["param_sum"] = float(sum(p.double().sum() for p in model.parameters()))
+        self.record["param_sum"] = float(sum(p.detach().double().sum() for p in model.parameters()))
         self._dump(runner)
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
