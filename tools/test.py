@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         check_checkpoint_classes(load_state_dict(args.checkpoint), cfg.model, args.checkpoint)
         check_data_folders(cfg, ("test",))
         setup_cpu_distributed(cfg, args.launcher)
-        runner = Runner.from_cfg(cfg)
-        runner.test()
+        Runner.from_cfg(cfg).test()
     except USER_ERRORS as exc:
         shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)

@@ -86,6 +86,17 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def train(cfg: Config) -> None:
+    """Build the Runner (``runner_type`` from the config if given) and train."""
+    if "runner_type" in cfg:
+        from mmseg.registry import RUNNERS
+
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
@@ -94,13 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         check_data_folders(cfg, ("train", "val") if cfg.get("val_cfg") else ("train",))
         check_new_run_keeps_checkpoints(cfg.work_dir, cfg.resume)
         setup_cpu_distributed(cfg, args.launcher)
-        if "runner_type" in cfg:
-            from mmseg.registry import RUNNERS
-
-            runner = RUNNERS.build(cfg)
-        else:
-            runner = Runner.from_cfg(cfg)
-        runner.train()
+        train(cfg)
     except USER_ERRORS as exc:
         shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)

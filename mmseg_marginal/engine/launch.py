@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -67,9 +68,12 @@ def shutdown_distributed(synchronize: bool = True) -> None:
     abort with ``terminate called without an active exception`` (seen with 2 CPU processes).
     With ``synchronize``, the ranks first meet at a barrier, so that no rank tears its
     connections down while another still uses them; pass False after an error, when the other
-    ranks may never reach the barrier.
+    ranks may never reach the barrier. Call it after the Runner has gone out of scope.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        # The Runner and its DDP wrapper sit in reference cycles; free them now, while the
+        # process group they hold is alive, rather than at interpreter exit.
+        gc.collect()
         if synchronize:
             torch_dist.barrier()
         torch_dist.destroy_process_group()
