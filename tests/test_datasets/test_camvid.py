@@ -5,11 +5,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mmengine.registry import init_default_scope
 
 from mmseg_marginal.datasets import CamVidDataset, SyntheticStreetsDataset
 
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    """Build pipelines in mmseg's scope whatever an earlier test left as default scope
+    (``'mmseg.X'`` names fail to resolve once the default scope is already ``mmseg``)."""
+    init_default_scope("mmseg")
+
+
 CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
-PIPELINE = [dict(type="mmseg.LoadImageFromFile"), dict(type="mmseg.LoadAnnotations")]
+PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations")]
 
 
 def _fake_camvid(root: Path, names=("a", "b"), split="train", with_ann=True) -> Path:

@@ -6,9 +6,17 @@ import json
 import cv2
 import numpy as np
 import pytest
+from mmengine.registry import init_default_scope
 
 from mmseg_marginal.datasets import SyntheticStreetsDataset, generate_synthetic_streets
 from mmseg_marginal.datasets.synthetic_streets import CLASSES
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    """Build pipelines in mmseg's scope whatever an earlier test left as default scope
+    (``'mmseg.X'`` names fail to resolve once the default scope is already ``mmseg``)."""
+    init_default_scope("mmseg")
 
 
 def _digests(root):
@@ -135,7 +143,7 @@ def test_dataset_class_reads_the_generated_data(tmp_path):
     ds = SyntheticStreetsDataset(
         data_root=str(root),
         data_prefix=dict(img_path="img_dir/val", seg_map_path="ann_dir/val"),
-        pipeline=[dict(type="mmseg.LoadImageFromFile"), dict(type="mmseg.LoadAnnotations")],
+        pipeline=[dict(type="LoadImageFromFile"), dict(type="LoadAnnotations")],
     )
     assert len(ds) == 2
     assert ds.metainfo["classes"] == CLASSES
