@@ -95,7 +95,7 @@ def tiny_config(root, work_dir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runner")
-    root = generate_synthetic_streets(tmp / "data", num_train=4, num_val=2, height=32, width=64)
+    root = generate_synthetic_streets(tmp / "data", num_train=4, num_val=2, height=64, width=128)
     runner = Runner.from_cfg(tiny_config(root, tmp / "work"))
     runner.train()
     history = runner.message_hub.log_scalars
