@@ -14,7 +14,7 @@ than one working session can be completed in parts. At the end the tool writes
 Example (CamVid, 4 losses, 3 seeds)::
 
     python tools/compare_losses.py \\
-        --config configs/camvid/fpn_r18-tiny_1xb8-8k_camvid-180x240_ce.py \\
+        --config configs/camvid/fpn_r18-half_1xb8-8k_camvid-180x240_ce.py \\
         --losses ce ce-l1 ce-kl logdice-ce --seeds 0 1 2 --iters 8000 --out results/camvid --resume
 
 Lambda sweep of a marginal loss (CE is run once as the reference)::

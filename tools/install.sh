@@ -8,7 +8,7 @@
 # setuptools<70 in the venv (about 30 minutes on 2 cores; pip caches the wheel). When a folder of
 # prebuilt wheels lies at ../shared/wheels (or MMCV_WHEELS=DIR), pip takes mmcv from there
 # instead. Afterwards setuptools goes back to >=77 (torch's requirement) but <81, because
-# mmengine's `mmseg::` config scope imports pkg_resources, which setuptools 81 removed.
+# mmengine's `mmseg::` config scope imports pkg_resources, which setuptools 84 no longer ships.
 # TORCH_SPEC / TORCH_INDEX_URL choose another torch build (see the README's GPU section).
 set -euo pipefail
 
