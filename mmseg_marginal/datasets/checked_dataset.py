@@ -5,6 +5,8 @@ from typing import List
 
 from mmseg.datasets import BaseSegDataset
 
+from .folder_checks import list_image_annotation_pairs
+
 
 class CheckedSegDataset(BaseSegDataset):
     """``BaseSegDataset`` that validates its folders before listing them.
@@ -31,33 +33,19 @@ class CheckedSegDataset(BaseSegDataset):
             list[dict]: one dict per image with ``img_path``, ``seg_map_path``,
             ``label_map``, ``reduce_zero_label`` and ``seg_fields``.
         """
+        name = type(self).__name__
         if self.data_root is not None and not osp.isdir(self.data_root):
             raise FileNotFoundError(
-                f"{type(self).__name__}: data root '{self.data_root}' does not exist "
+                f"{name}: data root '{self.data_root}' does not exist "
                 "(see the README for how to get and lay out the data)."
             )
         img_dir = self.data_prefix.get("img_path", None)
-        ann_dir = self.data_prefix.get("seg_map_path", None)
-        if img_dir is not None and not osp.isdir(img_dir):
-            raise FileNotFoundError(
-                f"{type(self).__name__}: image folder '{img_dir}' does not exist."
+        if img_dir is not None and not self.ann_file:
+            list_image_annotation_pairs(
+                img_dir,
+                self.data_prefix.get("seg_map_path", None),
+                self.img_suffix,
+                self.seg_map_suffix,
+                where=name,
             )
-        if ann_dir is not None and not osp.isdir(ann_dir):
-            raise FileNotFoundError(
-                f"{type(self).__name__}: split with images in '{img_dir}' has no annotation "
-                f"folder: '{ann_dir}' does not exist."
-            )
-        data_list = super().load_data_list()
-        if not data_list:
-            raise FileNotFoundError(
-                f"{type(self).__name__}: no image with suffix '{self.img_suffix}' in '{img_dir}'."
-            )
-        if ann_dir is not None:
-            missing = [d["seg_map_path"] for d in data_list if not osp.isfile(d["seg_map_path"])]
-            if missing:
-                raise FileNotFoundError(
-                    f"{type(self).__name__}: {len(missing)} of {len(data_list)} images in "
-                    f"'{img_dir}' have no annotation in '{ann_dir}' (first missing: "
-                    f"'{missing[0]}')."
-                )
-        return data_list
+        return super().load_data_list()

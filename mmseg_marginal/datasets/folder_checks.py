@@ -60,9 +60,9 @@ def list_image_annotation_pairs(
                 missing.append(ann)
         pairs.append((osp.join(img_dir, rel), ann))
     if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise FileNotFoundError(
-            f"annotation not found: {osp.abspath(missing[0])}{more}{suffix_note}; every image "
-            f"in {osp.abspath(img_dir)} needs its '*{seg_map_suffix}' in {osp.abspath(ann_dir)}"
+            f"annotation not found: {osp.abspath(missing[0])}; {len(missing)} of "
+            f"{len(rel_images)} images in {osp.abspath(img_dir)} lack their "
+            f"'*{seg_map_suffix}' in {osp.abspath(ann_dir)}{suffix_note}"
         )
     return pairs
