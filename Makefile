@@ -1,6 +1,8 @@
 # The README's two commands: `make demo` and `make test`. Both install first (tools/install.sh).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# tools/dist_*.sh call torchrun and python from PATH: the venv's, without activating it
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install demo test test-fast lint
 

@@ -33,6 +33,8 @@ def data_options(root: Path) -> list:
 def run_tool(*args, env_extra=None, check=True) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests" / "data"), env.get("PYTHONPATH", "")])
+    # the launchers call `torchrun` and `python` from PATH: those of this interpreter's venv
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env.update(env_extra or {})
     cmd = [str(a) for a in args]
     if cmd[0].endswith(".py"):
