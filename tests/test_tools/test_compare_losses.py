@@ -272,4 +272,4 @@ def test_cli_split_without_annotations_names_the_folder(tmp_path, capsys):
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert f"has no annotation folder: '{data}/ann_dir/val' does not exist" in err
+    assert f"annotation folder not found: {data}/ann_dir/val" in err
