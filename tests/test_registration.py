@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from mmengine.config import Config
-from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS
 
 import mmseg_marginal
 
@@ -20,6 +20,7 @@ EXPECTED = {
     METRICS: ["ProportionMetric"],
     DATASETS: ["CamVidDataset", "SyntheticStreetsDataset"],
     HOOKS: ["MarginalStatsHook"],
+    LOOPS: ["FastResumeIterBasedTrainLoop"],
 }
 
 
@@ -33,10 +34,10 @@ def test_every_component_is_registered_by_this_package():
 
 def test_no_name_shadows_an_mmseg_component():
     code = (
-        "from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS\n"
+        "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
         "from mmseg.utils import register_all_modules\n"
         "register_all_modules()\n"
-        "regs = (DATASETS, HOOKS, METRICS, MODELS)\n"
+        "regs = (DATASETS, HOOKS, LOOPS, METRICS, MODELS)\n"
         "before = [dict(r.module_dict) for r in regs]\n"
         "import mmseg_marginal\n"
         "for r, old in zip(regs, before):\n"

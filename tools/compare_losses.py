@@ -290,7 +290,9 @@ def build_run_config(
         _set_data_root(cfg, data_root)
     cfg.model.decode_head.loss_decode = copy.deepcopy(spec.loss_cfg)
     old_iters = cfg.train_cfg.get("max_iters", spec.iters)
-    cfg.train_cfg = dict(type="IterBasedTrainLoop", max_iters=spec.iters, val_interval=spec.iters)
+    cfg.train_cfg = dict(
+        type="FastResumeIterBasedTrainLoop", max_iters=spec.iters, val_interval=spec.iters
+    )
     cfg.val_cfg = None
     cfg.val_dataloader = None
     cfg.val_evaluator = None

@@ -33,7 +33,9 @@ param_scheduler = [
     dict(type="LinearLR", start_factor=0.1, begin=0, end=200, by_epoch=False),
     dict(type="PolyLR", eta_min=1e-5, power=0.9, begin=200, end=max_iters, by_epoch=False),
 ]
-train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=1000)
+# Hours per run on a CPU, so runs get resumed: this loop skips the trained batches at the
+# sampler instead of loading them again (mmseg_marginal/engine/loops.py).
+train_cfg = dict(type="FastResumeIterBasedTrainLoop", max_iters=max_iters, val_interval=1000)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 default_hooks = dict(

@@ -225,6 +225,7 @@ def test_short_schedule_keeps_schedulers_valid(tmp_path):
     # Warm-up (0..200) is cut at 40, the poly decay (200..8000) would start after the end.
     assert [(s["type"], s["begin"], s["end"]) for s in cfg.param_scheduler] == [("LinearLR", 0, 40)]
     assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 2
+    assert cfg.train_cfg.type == "FastResumeIterBasedTrainLoop"  # resumes skip at the sampler
     assert cfg.val_dataloader is None and cfg.work_dir == str(tmp_path)
     (long_run,) = cl.plan_runs(["ce"], [0], 20000)
     cfg = cl.build_run_config(
