@@ -642,7 +642,10 @@ def aggregate(
                 miou=_mean_std([m["mIoU"] for m in members]),
                 small_miou=_mean_std(small_vals),
                 mprop_mae=_mean_std([m["mPropMAE"] for m in members]),
-                train_time_s=_mean_std([m["train_time_s"] for m in members]),
+                # a resumed run's train_time_s covers only its last part: not averaged
+                train_time_s=_mean_std(
+                    [m["train_time_s"] for m in members if not m.get("resumed", False)]
+                ),
             )
         )
     return rows
@@ -670,6 +673,7 @@ def summary_markdown(
     iters = sorted({r["iters"] for r in results})
     done = {r["run"] for r in results}
     pending = [s.name for s in runs if s.name not in done]
+    resumed = [r["run"] for r in results if r.get("resumed", False)]
     lines = [
         f"Config `{first['config']}` (dataset {first['dataset']}, data root "
         f"`{first['data_root']}`), loss replaced per run, nothing else changed.",
@@ -677,8 +681,22 @@ def summary_markdown(
         f"training crop {first['crop_size']}; seeds {seeds}; evaluated on "
         f"{first['num_images']} images of the test split of the config.",
         f"Hardware: {'; '.join(hw)}. Mean training time per run: "
-        + ", ".join(f"{row['group']} {row['train_time_s'][0] / 60:.0f} min" for row in rows)
-        + ".",
+        + ", ".join(
+            f"{row['group']} "
+            + (
+                f"{row['train_time_s'][0] / 60:.0f} min"
+                if row["train_time_s"][0] is not None
+                else "not measured (resumed)"
+            )
+            for row in rows
+        )
+        + "."
+        + (
+            f" Resumed from a checkpoint (time of the last part only, not averaged): "
+            f"{', '.join(resumed)}."
+            if resumed
+            else ""
+        ),
         f"Finished runs: {len(results)} of {len(runs)} planned"
         + (f" (pending: {', '.join(pending)})." if pending else "."),
         "Values are mean ± sample std over seeds (no ± with one seed), in percent.",

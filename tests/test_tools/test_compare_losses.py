@@ -133,6 +133,24 @@ def test_summary_means_and_sample_std_over_seeds():
     assert "| CE | 2 | 75.0 ± 7.1 | 50.0 ± 14.1 | 20.0 ± 14.1 | 0.0 |" in text
     assert "pending: ce-l1_seed1_iters7" in text
     assert "| GT | 50.0 | 30.0 | 15.0 | 5.0 |" in text
+    assert "Mean training time per run: ce 2 min, ce-l1 2 min." in text
+
+
+def test_summary_leaves_resumed_runs_out_of_the_training_time():
+    runs = cl.plan_runs(["ce", "ce-l1"], [0, 1], 7)
+    results = [_fake_result(spec, [80, 60, 10, 0], [1, 2, 3, 4]) for spec in runs[:3]]
+    results[1]["train_time_s"] = 600.0
+    results[0]["resumed"] = True
+    results[0]["train_time_s"] = 60.0  # the last part only
+    results[2]["train_time_s"] = 300.0
+    rows = cl.aggregate(results)
+    assert rows[0]["train_time_s"] == (300.0, None)
+    text = cl.summary_markdown(results, runs)
+    assert "ce 5 min, ce-l1 10 min." in text
+    assert "not averaged): ce_seed0_iters7." in text
+    results[2]["resumed"] = True
+    text = cl.summary_markdown(results, runs)
+    assert "ce not measured (resumed), ce-l1 10 min." in text
 
 
 def test_small_classes_given_must_exist():
