@@ -651,6 +651,11 @@ def aggregate(
     return rows
 
 
+def _train_minutes(row: Dict[str, Any]) -> str:
+    mean = row["train_time_s"][0]
+    return "not measured (resumed)" if mean is None else f"{mean / 60:.0f} min"
+
+
 def summary_markdown(
     results: Sequence[Dict[str, Any]],
     runs: Sequence[RunSpec],
@@ -681,15 +686,7 @@ def summary_markdown(
         f"training crop {first['crop_size']}; seeds {seeds}; evaluated on "
         f"{first['num_images']} images of the test split of the config.",
         f"Hardware: {'; '.join(hw)}. Mean training time per run: "
-        + ", ".join(
-            f"{row['group']} "
-            + (
-                f"{row['train_time_s'][0] / 60:.0f} min"
-                if row["train_time_s"][0] is not None
-                else "not measured (resumed)"
-            )
-            for row in rows
-        )
+        + ", ".join(f"{row['group']} {_train_minutes(row)}" for row in rows)
         + "."
         + (
             f" Resumed from a checkpoint (time of the last part only, not averaged): "
