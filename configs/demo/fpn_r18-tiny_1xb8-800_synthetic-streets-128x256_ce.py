@@ -2,27 +2,16 @@
 # the built-in procedural street scenes (128x256, 9 classes), 800 iterations of batch 8, CE loss.
 # `python tools/demo.py` trains this config and its CE + L1 sibling and prints the comparison.
 _base_ = [
-    "mmseg::_base_/models/fpn_r50.py",
+    "../_base_/models/fpn_r18-half.py",
     "../_base_/datasets/synthetic_streets.py",
     "../_base_/default_runtime_marginal.py",
 ]
-norm_cfg = dict(type="BN", requires_grad=True)
 crop_size = (128, 256)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    pretrained=None,
-    backbone=dict(depth=18, base_channels=32, stem_channels=32, norm_cfg=norm_cfg),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
-    decode_head=dict(
-        in_channels=[64, 64, 64, 64],
-        channels=32,
-        num_classes=9,
-        norm_cfg=norm_cfg,
-        loss_decode=dict(
-            type="CrossEntropyLoss", use_sigmoid=False, avg_non_ignore=True, loss_weight=1.0
-        ),
-    ),
+    neck=dict(out_channels=64),
+    decode_head=dict(in_channels=[64, 64, 64, 64], channels=32, num_classes=9),
 )
 # From scratch: AdamW with a poly decay (the same for every loss).
 max_iters = 800
