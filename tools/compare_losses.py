@@ -761,7 +761,10 @@ def plot_summary(
     axes[1].set_xticks(x, classes, rotation=30, ha="right")
     iters = sorted({r["iters"] for r in results})
     seeds = sorted({r["seed"] for r in results})
-    fig.suptitle(f"{results[0]['dataset']}: {iters} iterations, seeds {seeds}")
+    fig.suptitle(
+        f"{results[0]['dataset']}: {', '.join(map(str, iters))} iterations, "
+        f"seeds {', '.join(map(str, seeds))}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
