@@ -5,6 +5,7 @@ _base_ = [
     "../_base_/models/fpn_r18-half.py",
     "../_base_/datasets/synthetic_streets.py",
     "../_base_/default_runtime_marginal.py",
+    "mmseg::_base_/schedules/schedule_20k.py",
 ]
 crop_size = (128, 256)
 data_preprocessor = dict(size=crop_size)
@@ -13,24 +14,16 @@ model = dict(
     neck=dict(out_channels=64),
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=32, num_classes=9),
 )
-# From scratch: AdamW with a poly decay (the same for every loss).
+# From scratch: AdamW with a poly decay (the same for every loss), mmseg's loops and hooks.
 max_iters = 800
-optim_wrapper = dict(
-    type="OptimWrapper", optimizer=dict(type="AdamW", lr=2e-3, weight_decay=1e-4), clip_grad=None
-)
+optimizer = dict(_delete_=True, type="AdamW", lr=2e-3, weight_decay=1e-4)
+optim_wrapper = dict(optimizer=optimizer)
 param_scheduler = [
     dict(type="PolyLR", eta_min=1e-5, power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
-train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=20, log_metric_by_epoch=False),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max_iters, max_keep_ckpts=1),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-    visualization=dict(type="SegVisualizationHook"),
+    logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1)
 )
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False)
