@@ -163,7 +163,7 @@ def _batch(num_classes: int, seed: int) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-@pytest.mark.slow  # nine model builds, each with a training and an inference step: ~35 s
+@pytest.mark.slow  # nine model builds, each with a training and an inference step: ~40 s
 @pytest.mark.parametrize(
     "cfg_name, penalty, kind", CASES, ids=[f"{c.split('/')[1][:-3]}-{k}" for c, _, k in CASES]
 )
