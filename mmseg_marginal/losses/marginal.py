@@ -231,7 +231,8 @@ def non_negative(value: float, what: str, name: str) -> float:
     if not (math.isfinite(v) and v >= 0):
         raise ValueError(
             f"{name}: {what} must be a finite number >= 0, got {value!r} (a negative weight "
-            "rewards predicted class proportions that differ from the target ones)"
+            "ascends the loss; on the marginal penalty it rewards predicted class proportions "
+            "that differ from the target ones)"
         )
     return v
 
