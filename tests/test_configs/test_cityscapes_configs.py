@@ -179,10 +179,12 @@ def test_pspnet_example_changes_only_the_loss():
     )
     ours, stock = _without_scope(ours.to_dict()), stock.to_dict()
     assert ours.pop("custom_imports")["imports"] == ["mmseg_marginal"]
+    stock_loss = stock["model"]["decode_head"].pop("loss_decode")
+    assert stock_loss["type"] == "CrossEntropyLoss"
+    # merged into the stock CE dict: its keys stay, the type and the marginal terms change
     assert ours["model"]["decode_head"].pop("loss_decode") == dict(
-        type="CEMarginalLoss", penalty="l1", marginal_weight=1.0, temperature=10.0
+        stock_loss, type="CEMarginalLoss", penalty="l1", marginal_weight=1.0, temperature=10.0
     )
-    assert stock["model"]["decode_head"].pop("loss_decode")["type"] == "CrossEntropyLoss"
     assert ours == stock
 
 
