@@ -9,6 +9,7 @@ paper-text protocol differs only by the [0.5, 1.5] range, through the documented
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,26 @@ def test_configured_transform_draws_the_stated_scale_factors(which: str, tmp_pat
     assert abs(factors.std() - 1 / np.sqrt(12)) < 0.02
     branches = np.array([choice.random_pipeline_index() for _ in range(2000)])
     assert abs((branches == 1).mean() - 0.7) < 0.04
+
+
+def test_released_presets_of_compare_losses_are_the_table4_losses():
+    """``tools/compare_losses.py --losses X-released`` trains the loss of the Table 4 config X;
+    the plain presets that differ are the paper text's definitions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_losses", ROOT / "tools/compare_losses.py"
+    )
+    cl = sys.modules.get("compare_losses")
+    if cl is None:
+        cl = importlib.util.module_from_spec(spec)
+        sys.modules["compare_losses"] = cl  # its dataclasses look their module up
+        spec.loader.exec_module(cl)
+    for name in ("focal", "dice", "logdice", "dice-ce", "logdice-ce", "gdice", "dicebias-ce"):
+        loss = read_config(str(FPN_DIR / f"fpn_r50_4xb2-37.2k_cityscapes-512x1024_{name}.py"))
+        loss = loss.model.decode_head.loss_decode
+        loss = [dict(x) for x in loss] if isinstance(loss, (list, tuple)) else loss.to_dict()
+        if isinstance(loss, dict):
+            loss.pop("_delete_", None)
+        assert cl.LOSS_PRESETS[f"{name}-released"][1] == loss, name
+        assert cl.LOSS_PRESETS[name][1] != loss, name
