@@ -360,3 +360,24 @@ def test_all_ignored_batch_gives_zero_and_zero_gradient(loss):
     (grad,) = torch.autograd.grad(val, z)
     assert val.item() == 0.0
     assert torch.equal(grad, torch.zeros_like(grad))
+
+
+@pytest.mark.parametrize("loss", AUTHORS_AND_TEXT + BINARY, ids=repr)
+def test_3d_logits_equal_the_same_pixels_in_2d(loss):
+    binary = any(loss is x for x in BINARY)
+    z, label = binary_batch() if binary else random_batch(b=3, h=4, w=6, seed=5)
+    b, c, h, w = z.shape
+    z3, label3 = z.reshape(b, c, 2, h // 2, w), label.reshape(b, 2, h // 2, w)
+    torch.testing.assert_close(loss(z3, label3), loss(z, label), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", AUTHORS_AND_TEXT, ids=repr)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_logits_are_computed_in_float32(loss, dtype):
+    g = torch.Generator().manual_seed(6)
+    z = ((torch.rand(2, 4, 8, 8, generator=g) * 2 - 1) * 50).to(dtype).requires_grad_()
+    label = torch.randint(0, 3, (2, 8, 8), generator=g)
+    val = loss(z, label)
+    val.backward()
+    assert val.dtype == torch.float32 and torch.isfinite(z.grad.float()).all()
+    torch.testing.assert_close(val, loss(z.detach().float(), label))
