@@ -34,14 +34,16 @@ def remote_backend(path: Any, backend_args: dict | None = None) -> str | None:
     """The name of the non-local mmengine file backend that reads ``path``; None if local.
 
     Asks mmengine's own backend choice (``mmengine.fileio.get_file_backend``) with the
-    dataset's ``backend_args``. A prefix that mmengine cannot serve here (``s3://`` without
-    its client, an unknown scheme) is not local either: it is named by its prefix.
+    dataset's ``backend_args``. A backend that mmengine cannot build here (``s3://`` without
+    its client, an unknown scheme) is not local either: it is named by its prefix or name.
     """
     path = str(path)
     try:
         backend = get_file_backend(path, backend_args=backend_args or None)
     except Exception:  # noqa: BLE001 - mmengine raises KeyError/ImportError for such prefixes
-        return path.split("://", 1)[0] + "://" if "://" in path else "unknown backend"
+        if backend_args and "backend" in backend_args:
+            return f"backend {backend_args['backend']!r}"
+        return f"backend for {path.split('://', 1)[0] + '://'!r}"
     return None if isinstance(backend, LocalBackend) else type(backend).__name__
 
 
