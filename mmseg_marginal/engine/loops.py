@@ -22,9 +22,11 @@ import itertools
 import logging
 from typing import Any, Iterator, Optional
 
+import mmengine
 from mmengine.dataset import InfiniteSampler
 from mmengine.logging import print_log
 from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
+from mmengine.utils import digit_version
 from mmseg.registry import LOOPS
 from torch.utils.data import BatchSampler, DataLoader
 
@@ -59,6 +61,16 @@ def skip_infinite_sampler(dataloader: DataLoader, num_batches: int) -> Optional[
     # _indices_of_rank() restarts this rank's stream from the sampler's seed.
     sampler.indices = itertools.islice(sampler._indices_of_rank(), start, None)
     return None
+
+
+def mmengine_loop_skips_on_resume() -> bool:
+    """Whether mmengine's ``IterBasedTrainLoop.run`` draws and discards the trained batches.
+
+    mmengine >= 0.10.3 does ("Advance dataloader N steps to skip data that has already been
+    trained"); earlier releases start the sample stream from its beginning on resume, so there
+    is nothing to answer with placeholders.
+    """
+    return digit_version(mmengine.__version__) >= digit_version("0.10.3")
 
 
 class _SkippedBatches:
@@ -106,7 +118,9 @@ class FastResumeIterBasedTrainLoop(IterBasedTrainLoop):
                 # A new iterator starts from the advanced index stream; batches the old one
                 # had prefetched are dropped.
                 fresh = _InfiniteDataloaderIterator(self.dataloader)
-                self.dataloader_iterator = _SkippedBatches(fresh, self._iter)
+                self.dataloader_iterator = (
+                    _SkippedBatches(fresh, self._iter) if mmengine_loop_skips_on_resume() else fresh
+                )
             else:
                 print_log(
                     f"FastResumeIterBasedTrainLoop: {reason}; skipping {self._iter} batches "
