@@ -28,9 +28,9 @@ def read_version() -> str:
 
 INSTALL_REQUIRES = [
     "torch>=1.13",
-    # mmseg 1.x's own limits (its `mim` extra: mmcv>=2.0.0rc4,<2.2.0, mmengine>=0.5.0,<1.0.0);
-    # the lower bounds are the oldest releases whose APIs this package uses (mmengine 0.7.0 has
-    # every mmengine name it imports).
+    # mmseg 1.x's own limits (its `mim` extra: mmcv>=2.0.0rc4,<2.2.0, mmengine>=0.5.0,<1.0.0).
+    # mmengine 0.7.0 and mmseg 1.0.0 have every name this package imports from them;
+    # FastResumeIterBasedTrainLoop follows the change of mmengine's resume in 0.10.3.
     "mmcv>=2.0.0,<2.2.0",
     "mmengine>=0.7.0,<1.0.0",
     "mmsegmentation>=1.0.0,<1.3.0",
