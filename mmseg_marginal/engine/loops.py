@@ -108,10 +108,16 @@ class FastResumeIterBasedTrainLoop(IterBasedTrainLoop):
         if self._iter > 0:
             reason = skip_infinite_sampler(self.dataloader, self._iter)
             if reason is None:
+                parent_skips = mmengine_loop_skips_on_resume()
                 print_log(
                     f"FastResumeIterBasedTrainLoop: advanced the sampler by {self._iter} "
                     "batches without loading them (the augmentations' random draws are not "
-                    "replayed); the 'Advance dataloader' step that follows costs nothing",
+                    "replayed)"
+                    + (
+                        "; the 'Advance dataloader' step that follows costs nothing"
+                        if parent_skips
+                        else ""
+                    ),
                     logger="current",
                     level=logging.INFO,
                 )
@@ -119,7 +125,7 @@ class FastResumeIterBasedTrainLoop(IterBasedTrainLoop):
                 # had prefetched are dropped.
                 fresh = _InfiniteDataloaderIterator(self.dataloader)
                 self.dataloader_iterator = (
-                    _SkippedBatches(fresh, self._iter) if mmengine_loop_skips_on_resume() else fresh
+                    _SkippedBatches(fresh, self._iter) if parent_skips else fresh
                 )
             else:
                 print_log(
