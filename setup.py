@@ -1,8 +1,18 @@
 """Installation script of ``mmseg_marginal``.
 
-The heavy OpenMMLab stack (torch, mmcv with compiled ops) is installed first by
-``tools/install.sh`` (see the README); the pins below are the versions this
-package is tested with.
+``install_requires`` holds ranges that admit the stacks mmseg 1.x runs on, so that
+``pip install mmseg_marginal`` into a working mmseg environment installs only what is missing
+and replaces nothing. The exact versions this project is tested with are in
+``requirements/constraints.txt``, which ``tools/install.sh`` passes to pip (``-c``).
+
+Not declared, on purpose:
+
+* ``setuptools``: mmengine resolves ``mmseg::`` config paths with ``pkg_resources``, which
+  setuptools >= 81 no longer ships. A requirement ``setuptools<81`` here would downgrade the
+  setuptools of every environment the package is installed into, so it is pinned only in the
+  constraints file; the tools say in one line when it is missing (see the README).
+* ``opencv-python``: ``cv2`` comes with mmengine (``opencv-python``); many environments have
+  ``opencv-python-headless`` instead, next to which a second ``cv2`` would be installed.
 """
 
 from pathlib import Path
@@ -16,6 +26,30 @@ def read_version() -> str:
     return scope["__version__"]
 
 
+INSTALL_REQUIRES = [
+    "torch>=1.13",
+    # mmseg 1.x's own limits (its `mim` extra: mmcv>=2.0.0rc4,<2.2.0, mmengine>=0.5.0,<1.0.0).
+    # mmengine 0.7.0 and mmseg 1.0.0 have every name this package imports from them;
+    # FastResumeIterBasedTrainLoop follows the change of mmengine's resume in 0.10.3.
+    "mmcv>=2.0.0,<2.2.0",
+    "mmengine>=0.7.0,<1.0.0",
+    "mmsegmentation>=1.0.0,<1.3.0",
+    # mmseg >= 1.1 imports ftfy and regex in mmseg.utils but declares them only as an extra
+    "ftfy",
+    "regex",
+    "numpy",
+    "prettytable",
+]
+
+EXTRAS_REQUIRE = {
+    "analysis": ["matplotlib"],
+    "cityscapes": ["cityscapesscripts"],
+    "mmpretrain": ["mmpretrain>=1.0.0,<2.0.0"],
+}
+EXTRAS_REQUIRE["all"] = sorted({req for reqs in EXTRAS_REQUIRE.values() for req in reqs})
+# the test suite exercises every extra, plus the test and lint tools
+EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + ["packaging", "pytest", "ruff"]
+
 setup(
     name="mmseg_marginal",
     version=read_version(),
@@ -27,20 +61,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(exclude=("tests", "tests.*", "configs", "tools")),
-    install_requires=[
-        "torch>=2.0",
-        "mmengine==0.10.7",
-        "mmcv==2.1.0",
-        "mmsegmentation==1.2.2",
-        "mmpretrain==1.2.0",
-        "ftfy",
-        "regex",
-        "cityscapesscripts",
-        "matplotlib",
-        "setuptools>=77,<81",  # mmengine's mmseg:: config scope imports pkg_resources
-        "numpy",
-        "opencv-python",
-    ],
-    extras_require={"tests": ["pytest", "ruff"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
     license="Apache-2.0",
 )

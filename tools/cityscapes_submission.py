@@ -175,6 +175,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> str:
     """Run the submission command; returns the path of the zip (on every rank)."""
     args = parse_args(argv)
+    from mmseg_marginal.extras import require_extra
+
+    # mmseg's CityscapesMetric writes the labelIds PNGs with cityscapesscripts' label table
+    require_extra("cityscapesscripts.helpers.labels", "the Cityscapes submission")
     cfg = Config.fromfile(args.config)  # imports mmseg_marginal through custom_imports
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -777,8 +777,9 @@ def plot_summary(
     results: Sequence[Dict[str, Any]], path: str, small: Optional[Sequence[str]] = None
 ) -> None:
     """Grouped bars of per-class IoU and proportion MAE per loss (std over seeds)."""
-    import matplotlib
+    from mmseg_marginal.extras import require_extra
 
+    matplotlib = require_extra("matplotlib", "the per-class plot of compare_losses")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

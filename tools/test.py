@@ -1,8 +1,9 @@
 """Test (and evaluate) a segmentor with mmseg's Runner; the flags of mmseg's ``tools/test.py``.
 
-Imports :mod:`mmseg_marginal`, so configs work with or without ``custom_imports``. Checkpoints
-are loaded with ``torch.load(weights_only=True)`` (see ``mmseg_marginal.engine.checkpoint``); a
-missing, corrupt or unsafe checkpoint, or a missing data folder, ends the run with one line.
+Imports :mod:`mmseg_marginal`, so configs work with or without ``custom_imports``. The checkpoint
+is a local file or an ``http(s)://`` URL (mmengine's loaders; see
+``mmseg_marginal.engine.checkpoint``); a missing, corrupt, unreachable or unsafe checkpoint, a
+checkpoint with another class count, or a missing local data folder ends the run with one line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mmseg_marginal.engine.run_checks import (
     check_data_folders,
     load_state_dict,
 )
+from mmseg_marginal.extras import explain_import_error
 
 USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
 
@@ -31,7 +33,7 @@ USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Test (and eval) a segmentor")
     parser.add_argument("config", help="test config file path")
-    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument("checkpoint", help="checkpoint file or http(s):// URL")
     parser.add_argument(
         "--work-dir", help="the dir where the evaluation metrics are dumped as json"
     )
@@ -91,9 +93,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
-    cfg.load_from = args.checkpoint
+    cfg.load_from = args.checkpoint  # a local file or an http(s):// URL, as in mmseg
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -117,6 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ImportError as exc:
+        missing = explain_import_error(exc, f"the config {args.config}")
+        if missing is None:
+            raise
+        shutdown_distributed(synchronize=False)
+        print(f"error: {missing}", file=sys.stderr)
         sys.exit(1)
     shutdown_distributed()
 

@@ -1,8 +1,10 @@
 """Train a segmentor with mmseg's Runner; the same flags as mmseg's ``tools/train.py``.
 
 Imports :mod:`mmseg_marginal`, so configs work with or without ``custom_imports``. Before the
-Runner is built it checks the config's loss types and data folders and refuses to start a new
-run in a work dir that already holds checkpoints (``--resume`` continues that run instead).
+Runner is built it checks the config's loss types, its local data folders and ``load_from`` file,
+and refuses to start a new run in a work dir that already holds checkpoints (``--resume``
+continues that run instead). ``load_from`` may be an ``http(s)://`` URL (mmengine downloads it);
+remote paths are not checked beforehand.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from mmseg_marginal.engine.checkpoint import CheckpointLoadError
 from mmseg_marginal.engine.launch import setup_cpu_distributed, shutdown_distributed
 from mmseg_marginal.engine.run_checks import (
     RunCheckError,
+    check_checkpoint_path,
     check_data_folders,
     check_loss_types,
     check_new_run_keeps_checkpoints,
 )
+from mmseg_marginal.extras import explain_import_error
 
 USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
 
@@ -104,11 +108,19 @@ def main(argv: list[str] | None = None) -> None:
         check_loss_types(cfg)
         check_data_folders(cfg, ("train", "val") if cfg.get("val_cfg") else ("train",))
         check_new_run_keeps_checkpoints(cfg.work_dir, cfg.resume)
+        check_checkpoint_path(cfg.get("load_from"), "load_from")
         setup_cpu_distributed(cfg, args.launcher)
         train(cfg)
     except USER_ERRORS as exc:
         shutdown_distributed(synchronize=False)
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ImportError as exc:
+        missing = explain_import_error(exc, f"the config {args.config}")
+        if missing is None:
+            raise
+        shutdown_distributed(synchronize=False)
+        print(f"error: {missing}", file=sys.stderr)
         sys.exit(1)
     shutdown_distributed()
 

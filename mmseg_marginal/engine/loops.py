@@ -22,9 +22,11 @@ import itertools
 import logging
 from typing import Any, Iterator, Optional
 
+import mmengine
 from mmengine.dataset import InfiniteSampler
 from mmengine.logging import print_log
 from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
+from mmengine.utils import digit_version
 from mmseg.registry import LOOPS
 from torch.utils.data import BatchSampler, DataLoader
 
@@ -59,6 +61,16 @@ def skip_infinite_sampler(dataloader: DataLoader, num_batches: int) -> Optional[
     # _indices_of_rank() restarts this rank's stream from the sampler's seed.
     sampler.indices = itertools.islice(sampler._indices_of_rank(), start, None)
     return None
+
+
+def mmengine_loop_skips_on_resume() -> bool:
+    """Whether mmengine's ``IterBasedTrainLoop.run`` draws and discards the trained batches.
+
+    mmengine >= 0.10.3 does ("Advance dataloader N steps to skip data that has already been
+    trained"); earlier releases start the sample stream from its beginning on resume, so there
+    is nothing to answer with placeholders.
+    """
+    return digit_version(mmengine.__version__) >= digit_version("0.10.3")
 
 
 class _SkippedBatches:
@@ -96,17 +108,25 @@ class FastResumeIterBasedTrainLoop(IterBasedTrainLoop):
         if self._iter > 0:
             reason = skip_infinite_sampler(self.dataloader, self._iter)
             if reason is None:
+                parent_skips = mmengine_loop_skips_on_resume()
                 print_log(
                     f"FastResumeIterBasedTrainLoop: advanced the sampler by {self._iter} "
                     "batches without loading them (the augmentations' random draws are not "
-                    "replayed); the 'Advance dataloader' step that follows costs nothing",
+                    "replayed)"
+                    + (
+                        "; the 'Advance dataloader' step that follows costs nothing"
+                        if parent_skips
+                        else ""
+                    ),
                     logger="current",
                     level=logging.INFO,
                 )
                 # A new iterator starts from the advanced index stream; batches the old one
                 # had prefetched are dropped.
                 fresh = _InfiniteDataloaderIterator(self.dataloader)
-                self.dataloader_iterator = _SkippedBatches(fresh, self._iter)
+                self.dataloader_iterator = (
+                    _SkippedBatches(fresh, self._iter) if parent_skips else fresh
+                )
             else:
                 print_log(
                     f"FastResumeIterBasedTrainLoop: {reason}; skipping {self._iter} batches "

@@ -3,6 +3,10 @@
 Each check raises one :class:`RunCheckError` (or ``FileNotFoundError``) whose message names the
 offending value or path, so that ``tools/train.py`` and ``tools/test.py`` can print a single
 clear line instead of a registry or dataloader traceback several frames deep.
+
+Only local paths are checked. A path that mmengine reads through another file backend (a
+checkpoint URL, an ``s3://`` data root, a dataset with ``backend_args``) is left to mmengine,
+and the checks say so once per path (:func:`note_unchecked`).
 """
 
 from __future__ import annotations
@@ -11,16 +15,53 @@ import inspect
 import os
 import os.path as osp
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from mmengine.config import Config
+from mmengine.fileio import get_file_backend
+from mmengine.fileio.backends import LocalBackend
 
 from ..datasets.folder_checks import list_image_annotation_pairs
 
 
 class RunCheckError(ValueError):
     """A config or work directory that a run must not start with."""
+
+
+def remote_backend(path: Any, backend_args: dict | None = None) -> str | None:
+    """The name of the non-local mmengine file backend that reads ``path``; None if local.
+
+    Asks mmengine's own backend choice (``mmengine.fileio.get_file_backend``) with the
+    dataset's ``backend_args``. A backend that mmengine cannot build here (``s3://`` without
+    its client, an unknown scheme) is not local either: it is named by its prefix or name.
+    """
+    path = str(path)
+    try:
+        backend = get_file_backend(path, backend_args=backend_args or None)
+    except Exception:  # noqa: BLE001 - mmengine raises KeyError/ImportError for such prefixes
+        if backend_args and "backend" in backend_args:
+            return f"backend {backend_args['backend']!r}"
+        return f"backend for {path.split('://', 1)[0] + '://'!r}"
+    return None if isinstance(backend, LocalBackend) else type(backend).__name__
+
+
+_NOTED: set = set()
+
+
+def note_unchecked(what: str, path: Any, backend: str) -> None:
+    """Say once per path that a pre-run check skipped a path read through a remote backend."""
+    key = (what, str(path))
+    if key in _NOTED:
+        return
+    _NOTED.add(key)
+    print(
+        f"note: {what} {path} is read through mmengine's {backend}; the pre-run checks "
+        "look at local paths only and did not check it",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _loss_cfgs(model_cfg: Any, where: str) -> Iterator[tuple[str, Any]]:
@@ -108,6 +149,12 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
             root = ds.get("data_root") or ""
             prefix = ds.get("data_prefix") or {}
             ann_file = ds.get("ann_file")
+            paths = [root, ann_file or "", *(v for v in prefix.values() if isinstance(v, str))]
+            backends = [remote_backend(p, ds.get("backend_args")) for p in paths if p]
+            backend = next((b for b in backends if b is not None), None)
+            if backend is not None:
+                note_unchecked(f"{where} (data_root)", root or paths[1], backend)
+                continue
             if ann_file:
                 ann_path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
                 if not osp.isfile(ann_path):
@@ -208,11 +255,50 @@ def check_checkpoint_classes(state_dict: dict, model_cfg: dict, checkpoint: str)
             )
 
 
-def load_state_dict(checkpoint: str) -> dict:
-    """The weights of a local checkpoint, loaded with ``weights_only=True``."""
-    from .checkpoint import load_from_local_safe
+def check_checkpoint_path(checkpoint: Any, where: str) -> None:
+    """A local checkpoint path names an existing file; a remote one is noted, not checked.
 
-    ckpt: Any = load_from_local_safe(checkpoint, map_location="cpu")
+    Raises:
+        FileNotFoundError: naming the missing file and the option it comes from.
+    """
+    if not checkpoint:
+        return
+    backend = remote_backend(checkpoint)
+    if backend is not None:
+        note_unchecked(f"checkpoint ({where})", checkpoint, backend)
+    elif not osp.isfile(osp.expanduser(str(checkpoint))):
+        raise FileNotFoundError(f"checkpoint file not found: {checkpoint} ({where})")
+
+
+def load_state_dict(checkpoint: str) -> dict:
+    """The weights of a checkpoint, through mmengine's loader for its path or URL.
+
+    Local files go through the loader that :mod:`mmseg_marginal.engine.checkpoint` set up
+    (``weights_only=True`` where torch defaults to it), ``http(s)://`` URLs through mmengine's
+    download into torch hub's cache, which the Runner then reuses.
+
+    Raises:
+        FileNotFoundError: A local checkpoint does not exist.
+        CheckpointLoadError: The checkpoint cannot be read or fetched (one line naming it).
+        RunCheckError: It holds no state dict.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoint import CheckpointLoadError
+
+    if remote_backend(checkpoint) is None:
+        checkpoint = osp.expanduser(checkpoint)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
+    try:
+        ckpt: Any = CheckpointLoader.load_checkpoint(checkpoint, map_location="cpu")
+    except (CheckpointLoadError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - mmengine's and torch's loaders raise many types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+        raise CheckpointLoadError(
+            f"cannot load checkpoint {checkpoint}: {type(exc).__name__}: {reason}"
+        ) from exc
     if isinstance(ckpt, dict) and "state_dict" in ckpt:
         ckpt = ckpt["state_dict"]
     if not isinstance(ckpt, dict):

@@ -239,8 +239,21 @@ def _compiled(name: str, fn: Callable) -> Callable:
 
 
 def compile_available() -> bool:
-    """Whether the compiled kernels may be used (not disabled, no earlier failure)."""
-    return not _COMPILE_BROKEN and os.environ.get("MMSEG_MARGINAL_COMPILE", "1") != "0"
+    """Whether the compiled kernels may be used (torch has ``torch.compile``, not disabled, no
+    earlier failure)."""
+    return (
+        hasattr(torch, "compile")  # torch >= 2.0
+        and not _COMPILE_BROKEN
+        and os.environ.get("MMSEG_MARGINAL_COMPILE", "1") != "0"
+    )
+
+
+def _is_compiling() -> bool:
+    """Whether dynamo is tracing the caller (``torch.compiler.is_compiling``, torch >= 2.3)."""
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if check is None:  # torch 2.0-2.2
+        check = getattr(getattr(torch, "_dynamo", None), "is_compiling", None)
+    return bool(check()) if check is not None else False
 
 
 def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
@@ -256,7 +269,7 @@ def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
         raise ValueError(f"compile must be True, False or 'auto', got {mode!r}")
     if mode is False or not compile_available():
         return False
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         return False
     if mode == "auto":
         return z.dtype == torch.float32 and z.numel() >= AUTO_COMPILE_MIN_NUMEL

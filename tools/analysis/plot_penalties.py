@@ -124,8 +124,9 @@ def plot_penalties(gt_prop: float, out: str, num: int = 1001) -> Path:
     Returns:
         Path: The written file.
     """
-    import matplotlib
+    from mmseg_marginal.extras import require_extra
 
+    matplotlib = require_extra("matplotlib", "plot_penalties")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

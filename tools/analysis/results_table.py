@@ -248,8 +248,9 @@ def format_markdown(results: dict) -> str:
 
 def plot_table(results: dict, out: str) -> Path:
     """Draw the table as a figure: IoU cells coloured by value, the mRegProp row in grey."""
-    import matplotlib
+    from mmseg_marginal.extras import require_extra
 
+    matplotlib = require_extra("matplotlib", "the results table figure")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

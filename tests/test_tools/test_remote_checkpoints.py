@@ -1,0 +1,151 @@
+"""tools/test.py and tools/train.py with http:// checkpoints, as mmseg's tools take them.
+
+A local HTTP server on 127.0.0.1 (a thread of the test process, shut down with the test) serves
+a real checkpoint of the tiny test model; a closed port stands for a URL that does not answer.
+"""
+
+import functools
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from tiny_data import make_tiny_dataset
+
+import mmseg_marginal  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(folder, base URL) of a local HTTP server that holds ``tiny.pth`` (4 classes)."""
+    from mmseg.registry import MODELS
+
+    folder = tmp_path_factory.mktemp("served")
+    init_default_scope("mmseg")
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(CONFIG)).model)
+    torch.save({"meta": {"iter": 0}, "state_dict": model.state_dict()}, folder / "tiny.pth")
+    torch.save(
+        {"state_dict": {"decode_head.conv_seg.weight": torch.zeros(7, 32, 1, 1)}},
+        folder / "seven.pth",
+    )
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def run_tool(tool: str, *args, torch_home: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["TORCH_HOME"] = str(torch_home)  # mmengine downloads into torch hub's cache
+    cmd = [sys.executable, str(REPO / "tools" / tool), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+
+
+def data_options(root: Path) -> list:
+    return [f"{s}_dataloader.dataset.data_root={root}" for s in ("train", "val", "test")]
+
+
+@pytest.mark.slow
+def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
+    _, base = served
+    url = f"{base}/tiny.pth"
+    proc = run_tool(
+        "test.py",
+        CONFIG,
+        url,
+        "--work-dir",
+        tmp_path / "work",
+        "--cfg-options",
+        *data_options(data_root),
+        torch_home=tmp_path / "home",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f"Load checkpoint from {url}" in log
+    # downloaded once (class-count check), then the Runner took it from the cache
+    assert (tmp_path / "home" / "hub" / "checkpoints" / "tiny.pth").is_file()
+    runs = [p for p in (tmp_path / "work").iterdir() if (p / f"{p.name}.json").is_file()]
+    metrics = json.loads((runs[0] / f"{runs[0].name}.json").read_text())
+    assert 0.0 <= metrics["mIoU"] <= 100.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["closed_port", "wrong_classes"])
+def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
+    _, base = served
+    if case == "closed_port":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/tiny.pth"
+        expected = f"error: cannot download checkpoint {url}: "
+    else:
+        url = f"{base}/seven.pth"
+        expected = f"error: {url} predicts 7 classes"
+    proc = run_tool(
+        "test.py",
+        CONFIG,
+        url,
+        "--work-dir",
+        tmp_path / "work",
+        "--cfg-options",
+        *data_options(data_root),
+        torch_home=tmp_path / "home",
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(expected), proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_train_tool_load_from_url(served, data_root, tmp_path):
+    _, base = served
+    url = f"{base}/tiny.pth"
+    proc = run_tool(
+        "train.py",
+        CONFIG,
+        "--work-dir",
+        tmp_path / "work",
+        "--cfg-options",
+        *data_options(data_root),
+        f"load_from={url}",
+        "train_cfg.max_iters=1",
+        "train_cfg.val_interval=100",
+        torch_home=tmp_path / "home",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f"Load checkpoint from {url}" in log
+    assert log.count(f"note: checkpoint (load_from) {url} is read through") == 1
+    assert (tmp_path / "work" / "iter_1.pth").is_file()
