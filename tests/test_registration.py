@@ -1,12 +1,15 @@
 """`import mmseg_marginal` registers every component in mmseg's registries, without collisions."""
 
+import json
 import subprocess
 import sys
 
-from mmengine.config import Config
+import pytest
+import torch
 from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS
 
-import mmseg_marginal
+import mmseg_marginal  # noqa: F401 - registers the components
+from mmseg_marginal.losses import CEMarginalLoss
 
 EXPECTED = {
     MODELS: [
@@ -32,6 +35,7 @@ def test_every_component_is_registered_by_this_package():
             assert cls.__module__.startswith("mmseg_marginal."), (name, cls.__module__)
 
 
+@pytest.mark.slow
 def test_no_name_shadows_an_mmseg_component():
     code = (
         "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
@@ -52,6 +56,7 @@ def test_no_name_shadows_an_mmseg_component():
     assert int(out.stdout.strip().splitlines()[-1]) >= sum(len(v) for v in EXPECTED.values())
 
 
+@pytest.mark.slow
 def test_fresh_process_registers_on_import_only():
     code = (
         "from mmseg.registry import MODELS, METRICS\n"
@@ -66,13 +71,58 @@ def test_fresh_process_registers_on_import_only():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
-def test_custom_imports_in_a_stock_config_builds_our_loss():
-    cfg = Config(
-        dict(
-            custom_imports=dict(imports=["mmseg_marginal"], allow_failed_imports=False),
-            loss=dict(type="CEMarginalLoss", penalty="kl", marginal_weight=0.1),
-        )
+CUSTOM_IMPORTS_CONFIG = """\
+custom_imports = dict(imports=["mmseg_marginal"], allow_failed_imports=False)
+default_scope = "mmseg"
+loss = dict(type="CEMarginalLoss", penalty="kl", marginal_weight=0.25, temperature=2.0,
+            target="batch", class_weight=[1.0, 2.0, 0.5], loss_weight=0.5,
+            loss_name="loss_from_cfg", compile=False)
+"""
+
+CUSTOM_IMPORTS_CODE = """\
+import json, sys
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+assert "mmseg_marginal" not in sys.modules
+cfg = Config.fromfile(sys.argv[1])  # processes custom_imports, as mmengine's Runner relies on
+assert "mmseg_marginal" in sys.modules
+init_default_scope(cfg.default_scope)
+from mmseg.registry import MODELS
+loss = MODELS.build(cfg.loss)
+g = torch.Generator().manual_seed(0)
+z = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
+label = torch.randint(0, 3, (2, 4, 5), generator=g)
+label[0, 0] = 255
+print(json.dumps(dict(
+    cls=type(loss).__module__ + "." + type(loss).__name__, name=loss.loss_name,
+    penalty=loss.penalty, lam=loss.marginal_weight, tau=loss.temperature, target=loss.target,
+    class_weight=list(loss.class_weight), loss_weight=loss.loss_weight,
+    value=loss(z, label).item())))
+"""
+
+
+@pytest.mark.slow
+def test_custom_imports_in_a_config_file_builds_our_loss(tmp_path):
+    """A stock mmseg set-up (``Config.fromfile`` with ``custom_imports``, then mmseg's registry
+    under the default scope) in a fresh process builds the loss with the config's arguments."""
+    cfg_file = tmp_path / "loss_cfg.py"
+    cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
+    out = subprocess.run(
+        [sys.executable, "-c", CUSTOM_IMPORTS_CODE, str(cfg_file)], capture_output=True, text=True
     )
-    loss = MODELS.build(cfg.loss)
-    assert loss.loss_name.startswith("loss_")
-    assert mmseg_marginal.__version__
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["cls"] == "mmseg_marginal.losses.ce_marginal.CEMarginalLoss"
+    assert got["name"] == "loss_from_cfg"
+    assert (got["penalty"], got["lam"], got["tau"], got["target"]) == ("kl", 0.25, 2.0, "batch")
+    assert (got["class_weight"], got["loss_weight"]) == ([1.0, 2.0, 0.5], 0.5)
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
+    label = torch.randint(0, 3, (2, 4, 5), generator=g)
+    label[0, 0] = 255
+    ref = CEMarginalLoss(
+        "kl", marginal_weight=0.25, temperature=2.0, target="batch",
+        class_weight=[1.0, 2.0, 0.5], loss_weight=0.5, compile=False,
+    )(z, label)  # fmt: skip
+    assert got["value"] == ref.item()

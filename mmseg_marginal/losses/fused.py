@@ -26,6 +26,8 @@ inductor adds at most one size-class switch, at 4096 pixels per image, plus one 
 ``(with_ce, with_argmax, tau, dtype)`` combination actually used). Compilation is used for large
 float32 inputs (``compile='auto'``); any failure falls back to eager with one logged warning.
 Set the environment variable ``MMSEG_MARGINAL_COMPILE=0`` to disable it globally.
+Which path actually ran is observable through :func:`compile_stats` (counts of kernel calls
+run compiled and eager, and whether compilation failed in this process).
 """
 
 import logging
@@ -40,8 +42,38 @@ from torch.autograd.function import once_differentiable
 #: Minimum number of logits elements for which ``compile='auto'`` compiles the kernels.
 AUTO_COMPILE_MIN_NUMEL = 1 << 20
 
-_COMPILED: Dict[str, Callable] = {}
-_COMPILE_BROKEN = False
+
+class CompileState:
+    """Process state of the compiled kernels: their cache, failure flag and call counts.
+
+    Attributes:
+        cache (dict): Compiled kernels by name (``'fwd'``, ``'bwd'``).
+        broken (bool): A compilation or a compiled call failed; eager is used from then on.
+        compiled_calls (int): Kernel calls (forward or backward) that ran compiled.
+        eager_calls (int): Kernel calls that ran eagerly (requested or after a failure).
+    """
+
+    def __init__(self) -> None:
+        self.cache: Dict[str, Callable] = {}
+        self.broken = False
+        self.compiled_calls = 0
+        self.eager_calls = 0
+
+
+#: The state used by :class:`FusedMarginalStats` (replace it to start from a clean state).
+COMPILE_STATE = CompileState()
+
+
+def compile_stats() -> Dict[str, Union[bool, int]]:
+    """Which kernels ran so far in this process.
+
+    Returns:
+        dict: ``compiled_calls`` and ``eager_calls`` (kernel calls, one per forward and one per
+        backward of :class:`FusedMarginalStats`) and ``broken`` (compilation failed and the
+        kernels fell back to eager).
+    """
+    st = COMPILE_STATE
+    return dict(compiled_calls=st.compiled_calls, eager_calls=st.eager_calls, broken=st.broken)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -233,9 +265,10 @@ def _bwd_eager(
 
 
 def _compiled(name: str, fn: Callable) -> Callable:
-    if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(fn, dynamic=True)
-    return _COMPILED[name]
+    cache = COMPILE_STATE.cache
+    if name not in cache:
+        cache[name] = torch.compile(fn, dynamic=True)
+    return cache[name]
 
 
 def compile_available() -> bool:
@@ -243,7 +276,7 @@ def compile_available() -> bool:
     earlier failure)."""
     return (
         hasattr(torch, "compile")  # torch >= 2.0
-        and not _COMPILE_BROKEN
+        and not COMPILE_STATE.broken
         and os.environ.get("MMSEG_MARGINAL_COMPILE", "1") != "0"
     )
 
@@ -277,15 +310,15 @@ def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
 
 
 def _run(name: str, math_fn: Callable, eager_fn: Callable, use_compile: bool, *args: object):
-    global _COMPILE_BROKEN
-    if use_compile and not _COMPILE_BROKEN:
+    state = COMPILE_STATE
+    if use_compile and not state.broken:
         # detach() drops the view relation to the 4-D/5-D logits, so that dynamo guards only on
         # the flattened (B, K, P) shape (no duck-sizing guard such as H == W).
         cargs = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
         try:
-            return _compiled(name, math_fn)(*cargs)
+            out = _compiled(name, math_fn)(*cargs)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            _COMPILE_BROKEN = True
+            state.broken = True
             print_log(
                 f"mmseg_marginal: torch.compile of the fused marginal-loss kernels failed "
                 f"({type(exc).__name__}: {exc}); falling back to eager kernels for the rest "
@@ -293,6 +326,10 @@ def _run(name: str, math_fn: Callable, eager_fn: Callable, use_compile: bool, *a
                 logger="current",
                 level=logging.WARNING,
             )
+        else:
+            state.compiled_calls += 1
+            return out
+    state.eager_calls += 1
     return eager_fn(*args)
 
 

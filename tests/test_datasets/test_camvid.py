@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
+from shared_data import require_shared_data
 
 from mmseg_marginal.datasets import CamVidDataset, SyntheticStreetsDataset
 
@@ -17,7 +18,6 @@ def _mmseg_scope():
     init_default_scope("mmseg")
 
 
-CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
 PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations")]
 
 
@@ -104,10 +104,9 @@ def test_synthetic_dataset_has_the_same_checks(tmp_path):
 
 @pytest.mark.camvid
 def test_real_camvid_splits():
-    if not CAMVID.is_dir():
-        pytest.skip(f"CamVid not found at {CAMVID} (see the README's CamVid section)")
-    train = _dataset(CAMVID, "train")
-    val = _dataset(CAMVID, "val")
+    camvid = require_shared_data("camvid")
+    train = _dataset(camvid, "train")
+    val = _dataset(camvid, "val")
     assert (len(train), len(val)) == (367, 101)
     # The first validation annotation with void pixels: they become 255, the rest is kept.
     for i in range(len(val)):

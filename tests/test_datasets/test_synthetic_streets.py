@@ -150,3 +150,24 @@ def test_dataset_class_reads_the_generated_data(tmp_path):
     sample = ds[1]
     expected = cv2.imread(str(root / "ann_dir" / "val" / "00001.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(sample["gt_seg_map"], expected)
+
+
+# The per-class pixel shares (%) that the README's demo section and
+# results/synthetic_streets/summary.md ("GT" row) state for the built-in data: seed 0, 128x256,
+# the 50 validation images of `make demo` (the generator is deterministic: exact to 0.1 %).
+STATED_SHARES = {
+    "road": 27.5, "sidewalk": 17.8, "building": 19.7, "sky": 17.3, "vegetation": 11.2,
+    "car": 4.9, "pole": 1.0, "sign": 0.2, "person": 0.5,
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_data_has_the_stated_shares(tmp_path):
+    """About 15 s of CPU: 50 scenes of 128x256."""
+    root = generate_synthetic_streets(tmp_path, num_train=1, num_val=50, seed=0)
+    counts = np.zeros(len(CLASSES))
+    for p in sorted((root / "ann_dir" / "val").glob("*.png")):
+        counts += np.bincount(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).ravel(), minlength=9)
+    assert counts.sum() == 50 * 128 * 256
+    shares = {name: round(100 * c / counts.sum(), 1) for name, c in zip(CLASSES, counts)}
+    assert shares == STATED_SHARES

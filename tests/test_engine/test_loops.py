@@ -112,9 +112,19 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny_loop"), num_train=5, num_val=1)
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(data_root, tmp_path, workers):
+@pytest.fixture
+def one_torch_thread():
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(
+    data_root, tmp_path, workers, one_torch_thread
+):
     full, _ = run(data_root, tmp_path / "full", f"full{workers}", 7, "IterBasedTrainLoop")
     assert sorted(full) == list(range(7))
 
@@ -130,6 +140,7 @@ def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(data_root, tm
         assert loaded == [p for i in (3, 4, 5, 6) for p in full[i]]
 
 
+@pytest.mark.slow
 def test_resume_with_mmengine_loop_loads_the_skipped_batches(data_root, tmp_path):
     # The baseline the fast loop improves on: same order, 3 extra batches prepared.
     full, _ = run(data_root, tmp_path / "full", "base_full", 7, "IterBasedTrainLoop")

@@ -34,7 +34,7 @@ def logits():
 def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
-    monkeypatch.setattr(fused, "_COMPILE_BROKEN", False)
+    monkeypatch.setattr(fused, "COMPILE_STATE", fused.CompileState())
     monkeypatch.delattr(torch.compiler, "is_compiling")
     calls = []
     # torch 2.0-2.2's own dynamo check (in 2.13 it would forward to the removed API)
@@ -48,7 +48,7 @@ def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits):
 def test_torch_before_2_0_without_compile(monkeypatch, logits):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
-    monkeypatch.setattr(fused, "_COMPILE_BROKEN", False)
+    monkeypatch.setattr(fused, "COMPILE_STATE", fused.CompileState())
     # torch.compiler is a lazily loaded submodule: stand in an empty one (torch < 2.1 has none)
     monkeypatch.setattr(torch, "compiler", types.SimpleNamespace())
     monkeypatch.delattr(torch, "compile")

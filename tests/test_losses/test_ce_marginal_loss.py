@@ -1,6 +1,4 @@
-"""The combined CE + lambda * R loss: equal to its parts, analytic gradient, compiled kernels."""
-
-import logging
+"""The combined CE + lambda * R loss: equal to its parts, analytic gradient."""
 
 import pytest
 import torch
@@ -9,7 +7,6 @@ from loss_cases import random_batch, tiny_batch
 from mmseg.models.losses import CrossEntropyLoss
 
 from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
-from mmseg_marginal.losses import fused as fused_mod
 
 
 def test_hand_value():
@@ -124,88 +121,6 @@ def test_last_stats_from_the_same_forward():
     loss(z, label)
     assert loss.last_stats["marginal"].item() == pytest.approx((1 / 6 + 0.5) / 2, rel=1e-6)
     assert loss.last_stats["prop_mae"].item() == pytest.approx(0.5, rel=1e-6)
-
-
-def test_compile_failure_falls_back_to_eager(monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("no compiler here")
-
-    monkeypatch.setattr(fused_mod, "_COMPILED", {})
-    monkeypatch.setattr(fused_mod, "_COMPILE_BROKEN", False)
-    monkeypatch.setattr(torch, "compile", broken)
-    logged = []
-    monkeypatch.setattr(fused_mod, "print_log", lambda msg, **kw: logged.append((msg, kw)))
-    z, label = random_batch()
-    z1 = z.clone().requires_grad_()
-    z2 = z.clone().requires_grad_()
-    got = CEMarginalLoss(compile=True)(z1, label)
-    CEMarginalLoss(compile=True)(z1, label)  # already known broken: no second warning
-    assert len(logged) == 1 and "no compiler here" in logged[0][0]
-    assert logged[0][1]["level"] == logging.WARNING
-    ref = CEMarginalLoss(compile=False)(z2, label)
-    torch.testing.assert_close(got, ref)
-    got.backward()
-    ref.backward()
-    torch.testing.assert_close(z1.grad, z2.grad)
-    assert fused_mod._COMPILE_BROKEN
-    assert not fused_mod.resolve_compile(True, z)
-
-
-@pytest.mark.slow
-def test_compiled_kernels_match_eager_without_recompiling():
-    """torch.compile path (about 20-60 s of compilation on a CPU)."""
-    from torch._dynamo.utils import counters
-
-    if not fused_mod.compile_available():
-        pytest.skip("compiled kernels disabled in this process")
-    g = torch.Generator().manual_seed(0)
-    for kwargs in (dict(penalty="l1"), dict(penalty="kl", marginal_weight=0.1, temperature=2.5)):
-        graphs = None
-        for h, w in ((70, 60), (50, 90), (80, 64)):  # all above the 4096-pixel kernel switch
-            z = torch.randn(2, 5, h, w, generator=g) * 4
-            label = torch.randint(0, 4, (2, h, w), generator=g)
-            label[:, :3] = 255
-            outs = []
-            for mode in (True, False):
-                zz = z.clone().requires_grad_()
-                val = CEMarginalLoss(compile=mode, **kwargs)(zz, label)
-                val.backward()
-                outs.append((val, zz.grad))
-            torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-8)
-            assert not fused_mod._COMPILE_BROKEN
-            if graphs is None:
-                graphs = counters["stats"]["unique_graphs"]
-            else:  # new spatial sizes reuse the dynamic-shape graphs
-                assert counters["stats"]["unique_graphs"] == graphs
-
-
-@pytest.mark.slow
-def test_compiled_standalone_regularizer_matches_eager():
-    """The marginal-only compiled kernels (no CE), including last_stats and bad labels."""
-    if not fused_mod.compile_available():
-        pytest.skip("compiled kernels disabled in this process")
-    g = torch.Generator().manual_seed(1)
-    z = torch.randn(2, 6, 70, 60, generator=g) * 4
-    label = torch.randint(0, 5, (2, 70, 60), generator=g)
-    label[0, :10] = 255
-    results = []
-    for mode in (True, False):
-        zz = z.clone().requires_grad_()
-        loss = LabelMarginalLoss("kl", target="batch", compile=mode)
-        val = loss(zz, label)
-        val.backward()
-        results.append((val, zz.grad, loss.last_stats))
-        bad = label.clone()
-        bad[1, 5, 5] = 6
-        with pytest.raises(ValueError, match="label value 6"):
-            loss(z, bad)
-    (v1, g1, s1), (v2, g2, s2) = results
-    torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-4 * g2.abs().max().item())
-    assert g2.abs().max() > 0
-    for key in ("marginal", "prop_mae"):
-        torch.testing.assert_close(s1[key], s2[key], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

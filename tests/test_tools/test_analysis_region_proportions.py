@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from shared_data import require_shared_data
 
 from mmseg_marginal.datasets import generate_synthetic_streets
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "analysis" / "region_proportions.py"
-CAMVID = REPO.parent / "shared" / "data" / "camvid"
 
 
 def load_tool():
@@ -131,15 +131,14 @@ def test_runs_as_a_script(hand_dataset, tmp_path):
 
 @pytest.mark.camvid
 def test_camvid_train_matches_readme_shares(tmp_path):
-    if not (CAMVID / "trainannot").is_dir():
-        pytest.skip(f"CamVid not found at {CAMVID}")
+    camvid = require_shared_data("camvid", "trainannot")
     # The README's shares: pooled pixel shares of train, void included in the total.
-    text = (CAMVID / "README.md").read_text()
+    text = (camvid / "README.md").read_text()
     block = text.split("void included in the total:")[1].split("\n\n")[0]
     readme = {name: float(v) for name, v in re.findall(r"(\w+) (\d+\.\d+)", block)}
     dataset = dict(
         type="CamVidDataset",
-        data_root=str(CAMVID),
+        data_root=str(camvid),
         data_prefix=dict(img_path="train", seg_map_path="trainannot"),
         pipeline=[dict(type="LoadAnnotations")],
     )

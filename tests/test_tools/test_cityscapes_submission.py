@@ -4,7 +4,9 @@ The command runs a (tiny, randomly initialised) FPN of the Cityscapes config ove
 ``leftImg8bit/test`` and must produce a zip of one labelIds PNG per image, named
 ``<city>_<seq>_<frame>_leftImg8bit.png``, at the image's size and holding only the 19
 evaluated Cityscapes label ids. The PNG writer and packer, fed the ground truth, must score
-100% IoU with cityscapesscripts' own pixel-level evaluation, and 0% on an erased class.
+100% IoU with cityscapesscripts' own pixel-level evaluation, and 0% on an erased class; the
+zip the tool itself writes (val split) must score, class by class, the IoU of the model's own
+predictions.
 """
 
 from __future__ import annotations
@@ -228,3 +230,65 @@ def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with zipfile.ZipFile(out / "cityscapes_test_submission.zip") as archive:
         assert set(archive.namelist()) == _submission_names(images["test"])
+
+
+def _tool_zip_scores(tmp_path: Path, config: Path, checkpoint: Path, root: Path, images):
+    """Run the tool on the val split; score its own zip with cityscapesscripts."""
+    out = tmp_path / "out"
+    argv = [str(config), str(checkpoint), "--out", str(out), "--data-root", str(root)]
+    zip_path = Path(submission.main(argv + ["--split", "val"]))
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(zip_path) as archive:
+        assert set(archive.namelist()) == _submission_names(images["val"])
+        archive.extractall(unzipped)
+    return _evaluate(unzipped, _gt(images["val"], "_gtFine_labelIds.png"))
+
+
+@pytest.mark.slow
+def test_tool_zip_scored_by_cityscapesscripts(tree, tiny, tmp_path: Path):
+    """The zip the tool writes, scored by the server's pixel evaluation: (1) a model whose head
+    predicts 'car' everywhere scores IoU(car) = car pixels / evaluated pixels, 0 on the other
+    present classes; (2) for the random tiny model, every class's IoU equals the IoU of the
+    model's own predictions (mmseg's inference API) against the annotations."""
+    from cityscapesscripts.helpers.labels import id2label
+
+    root, images = tree
+    config, checkpoint = tiny
+    # (1) constant prediction: zero head weights, bias favouring trainId 13 (car, labelId 26)
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    state["decode_head.conv_seg.weight"] = torch.zeros_like(state["decode_head.conv_seg.weight"])
+    bias = torch.zeros_like(state["decode_head.conv_seg.bias"])
+    bias[13] = 10.0
+    state["decode_head.conv_seg.bias"] = bias
+    car_only = tmp_path / "car_only.pth"
+    torch.save({"state_dict": state, "meta": {}}, car_only)
+    scores = _tool_zip_scores(tmp_path / "car", config, car_only, root, images)
+    gt = np.stack([np.array(Image.open(f)) for f in _gt(images["val"], "_gtFine_labelIds.png")])
+    evaluated = np.isin(gt, EVAL_IDS)
+    assert scores["car"] == pytest.approx((gt == 26).sum() / evaluated.sum(), rel=1e-12)
+    present = {id2label[i].name for i in np.unique(gt[evaluated]).tolist()}
+    assert len(present) > 3
+    for name, score in scores.items():
+        if name != "car":
+            assert score == 0.0 if name in present else math.isnan(score), (name, score)
+
+    # (2) the random model: per-class IoU of the server equals the IoU of the model's own
+    # predictions (mmseg's inference API) against the trainId annotations
+    scores = _tool_zip_scores(tmp_path / "random", config, checkpoint, root, images)
+    from mmseg.apis import inference_model, init_model
+
+    model = init_model(str(config), str(checkpoint), device="cpu")
+    conf = np.zeros((19, 19), np.int64)
+    for image, ann in zip(images["val"], _gt(images["val"], "_gtFine_labelTrainIds.png")):
+        pred = inference_model(model, str(image)).pred_sem_seg.data[0].numpy()
+        label = np.array(Image.open(ann)).astype(np.int64)
+        keep = label != 255
+        conf += np.bincount(19 * label[keep] + pred[keep], minlength=361).reshape(19, 19)
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    train_to_name = {lab.trainId: lab.name for lab in id2label.values() if lab.trainId < 19}
+    expected = {train_to_name[c]: tp[c] / union[c] for c in range(19) if union[c] > 0}
+    assert len({c for c in range(19) if conf[:, c].sum() > 0}) >= 2  # several classes predicted
+    assert {name for name, s in scores.items() if not math.isnan(s)} == set(expected)
+    for name, iou in expected.items():
+        assert scores[name] == pytest.approx(iou, rel=1e-12, abs=1e-15), name

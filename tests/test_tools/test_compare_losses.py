@@ -292,3 +292,56 @@ def test_cli_split_without_annotations_names_the_folder(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert f"annotation folder not found: {data}/ann_dir/val" in err
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """A run killed after iteration 2 (checkpoint written) fails; ``resume=True`` continues it
+    from ``iter_2.pth``: it trains iterations 3-4 only and writes a resumed result."""
+    import torch
+
+    from mmseg_marginal.engine.checkpoint import load_from_local_safe
+
+    data = generate_synthetic_streets(
+        tmp_path / "data", num_train=4, num_val=2, height=64, width=128, seed=1
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{REPO / 'tests' / 'data'}:{REPO}")
+    out, work = tmp_path / "out", tmp_path / "work"
+    runs = cl.plan_runs(["ce-l1"], [0], 4)
+    kw = dict(work_root=str(work), data_root=str(data), ckpt_interval=2)
+    killer = tmp_path / "killed_after_2.py"
+    killer.write_text(
+        f"_base_ = [{CONFIG!r}]\n"
+        "custom_imports = dict(imports=['mmseg_marginal', 'interrupt_hook'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='InterruptAfterIterHook', after_iter=2)]\n"
+    )
+    killed = cl.run_comparison(str(killer), runs, str(out), cfg_options=TINY, **kw)
+    assert killed.failed == ["ce-l1_seed0_iters4"] and not killed.finished
+    run_dir = work / "ce-l1_seed0_iters4"
+    assert {p.name for p in run_dir.glob("*.pth")} == {"iter_2.pth"}
+    assert not (out / "ce-l1_seed0_iters4.json").exists()
+    at_2 = load_from_local_safe(str(run_dir / "iter_2.pth"))
+    capsys.readouterr()
+
+    resumed = cl.run_comparison(CONFIG, runs, str(out), cfg_options=TINY, resume=True, **kw)
+    assert resumed.finished == ["ce-l1_seed0_iters4"]
+    assert f"resuming from {run_dir / 'iter_2.pth'}" in capsys.readouterr().out
+    result = _read(out, "ce-l1_seed0_iters4")
+    assert result["resumed"] is True and result["iters"] == 4
+    final = load_from_local_safe(str(run_dir / "iter_4.pth"))
+    assert final["meta"]["iter"] == 4
+    # the optimizer continued: AdamW's step count is 4, not 2, and the weights moved on
+    steps = {float(s["step"]) for s in final["optimizer"]["state"].values()}
+    assert steps == {4.0}
+    assert {float(s["step"]) for s in at_2["optimizer"]["state"].values()} == {2.0}
+    name = "decode_head.conv_seg.weight"
+    assert not torch.equal(final["state_dict"][name], at_2["state_dict"][name])
+    # the resumed process logged iterations 3 and 4 only
+    logs = sorted(run_dir.glob("*/*.log"))
+    assert len(logs) == 2
+    last_log = logs[-1].read_text()
+    assert "Iter(train) [3/4]" in last_log and "Iter(train) [4/4]" in last_log
+    assert "Iter(train) [1/4]" not in last_log and "Iter(train) [1/4]" in logs[0].read_text()
+    # the loss history holds the 2 iterations before the interruption and the 2 after
+    assert len(final["message_hub"]["log_scalars"]["train/loss"].data[0]) == 4

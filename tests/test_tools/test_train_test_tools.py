@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tiny_data import make_tiny_dataset
@@ -16,7 +17,7 @@ from mmseg_marginal.engine.checkpoint import load_from_local_safe
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
-RANKS_CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18_ranks.py"
+RANKS_CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18_ranks_marginal.py"
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def expected_miou(config: Path, checkpoint: Path, root: Path) -> tuple:
+    """mIoU (percent, 2 decimals as IoUMetric reports it) of the checkpoint's predictions on
+    the val images, computed here from mmseg's inference API and a confusion matrix, and the
+    number of classes predicted."""
+    from mmseg.apis import inference_model, init_model
+    from PIL import Image
+
+    sys.path.insert(0, str(REPO / "tests" / "data"))  # the test hook of the ranks config
+    model = init_model(str(config), str(checkpoint), device="cpu")
+    conf = np.zeros((4, 4), np.int64)
+    for image in sorted((root / "img_dir" / "val").glob("*.png")):
+        pred = inference_model(model, str(image)).pred_sem_seg.data[0].numpy()
+        label = np.array(Image.open(root / "ann_dir" / "val" / image.name)).astype(np.int64)
+        conf += np.bincount(4 * label.ravel() + pred.ravel(), minlength=16).reshape(4, 4)
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    with np.errstate(invalid="ignore"):
+        return float(np.round(np.nanmean(tp / union) * 100, 2)), int((conf.sum(0) > 0).sum())
+
+
 @pytest.mark.slow
 def test_train_test_resume_round_trip(data_root, tmp_path):
     work = tmp_path / "work"
     train = REPO / "tools" / "train.py"
-    run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root))
+    # seeded and without dropout, so that a resumed run can be compared with an uninterrupted one
+    seeded = ["randomness.seed=0", "model.decode_head.dropout_ratio=0"]
+    run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root), *seeded)
     assert {p.name for p in work.glob("*.pth")} == {"iter_2.pth", "iter_4.pth"}
     first = {name: digest(work / name) for name in ("iter_2.pth", "iter_4.pth")}
 
@@ -84,7 +107,10 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
         *data_options(data_root),
     )
     metrics = metrics_of_last_run(test_work)
-    assert 0.0 <= metrics["mIoU"] <= 100.0 and "aAcc" in metrics
+    # (IoUMetric rounds to 2 decimals; the json holds that value as a float32)
+    assert metrics["mIoU"] == pytest.approx(
+        expected_miou(CONFIG, work / "iter_4.pth", data_root)[0], abs=1e-5
+    )
 
     # A new run in the same work dir is refused and leaves the checkpoints untouched.
     refused = run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root), check=False)
@@ -93,7 +119,7 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     assert {name: digest(work / name) for name in first} == first
 
     # --resume continues from iteration 4 with the optimizer and message hub restored.
-    opts = data_options(data_root) + ["train_cfg.max_iters=6"]
+    opts = data_options(data_root) + ["train_cfg.max_iters=6"] + seeded
     resumed = run_tool(train, CONFIG, "--work-dir", work, "--resume", *opts)
     log = resumed.stdout + resumed.stderr
     assert "resumed epoch: 0, iter: 4" in log
@@ -102,6 +128,26 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     assert {name: digest(work / name) for name in first} == first
     ckpt = load_from_local_safe(str(work / "iter_6.pth"))
     assert ckpt["meta"]["iter"] == 6
+
+    # ... and ends where an uninterrupted 6-iteration run ends: weights, optimizer state and
+    # the message hub's loss history
+    straight = tmp_path / "straight"
+    run_tool(train, CONFIG, "--work-dir", straight, *opts)
+    ref = load_from_local_safe(str(straight / "iter_6.pth"))
+    assert ckpt["state_dict"].keys() == ref["state_dict"].keys()
+    for name, value in ref["state_dict"].items():
+        torch.testing.assert_close(ckpt["state_dict"][name], value, rtol=1e-4, atol=1e-6)
+    moments = [(s["momentum_buffer"], r["momentum_buffer"]) for s, r in zip(
+        ckpt["optimizer"]["state"].values(), ref["optimizer"]["state"].values())]  # fmt: skip
+    assert len(moments) == len(ref["optimizer"]["state"]) > 0
+    for got, want in moments:
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    hub, ref_hub = ckpt["message_hub"]["log_scalars"], ref["message_hub"]["log_scalars"]
+    for key in ("train/loss", "train/decode.loss_ce"):
+        got, want = hub[key].data[0], ref_hub[key].data[0]
+        assert len(got) == len(want) == 6, key
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+    assert ckpt["message_hub"]["runtime_info"]["iter"] == ref["message_hub"]["runtime_info"]["iter"]
 
 
 @pytest.mark.slow
@@ -156,7 +202,7 @@ def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
 def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
     work = tmp_path / "work"
     env = {"PORT": str(free_port())}
-    run_tool(
+    proc = run_tool(
         REPO / "tools" / "dist_train.sh",
         RANKS_CONFIG,
         2,
@@ -166,6 +212,8 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
         env_extra=env,
     )
     assert (work / "iter_4.pth").exists()
+    assert "SyncBN layer config(s) replaced by BN" in proc.stdout + proc.stderr
+    assert "decode.loss_ce_marginal: " in proc.stdout + proc.stderr
     ranks = [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
     for record in ranks:
         assert record["world_size"] == 2
@@ -174,12 +222,20 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
     assert ranks[0]["param_sum"] == pytest.approx(ranks[1]["param_sum"], rel=1e-12)
     assert ranks[0]["train_images"] != ranks[1]["train_images"]
 
+    # After 4 iterations the model predicts one class everywhere; a random classifier on its
+    # features (no bias) predicts several, so that the metrics below depend on every pixel.
+    trained = load_from_local_safe(str(work / "iter_4.pth"))["state_dict"]
+    head = trained["decode_head.conv_seg.weight"]
+    head.copy_(torch.randn(head.shape, generator=torch.Generator().manual_seed(0)))
+    trained["decode_head.conv_seg.bias"].zero_()
+    varied = tmp_path / "varied.pth"
+    torch.save({"state_dict": trained, "meta": {}}, varied)
     test_work = tmp_path / "test"
     env = {"PORT": str(free_port())}
     run_tool(
         REPO / "tools" / "dist_test.sh",
         RANKS_CONFIG,
-        work / "iter_4.pth",
+        varied,
         2,
         "--work-dir",
         test_work,
@@ -190,4 +246,14 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
     assert all(len(images) == 1 for images in tested)
     assert {Path(p).name for p in tested[0] + tested[1]} == {"000.png", "001.png"}
     metrics = metrics_of_last_run(test_work)
-    assert 0.0 <= metrics["mIoU"] <= 100.0
+    # the same checkpoint in one process (tools/test.py) gives the same metrics
+    single_work = tmp_path / "single"
+    run_tool(REPO / "tools" / "test.py", RANKS_CONFIG, varied, "--work-dir",
+             single_work, *data_options(data_root))  # fmt: skip
+    single = metrics_of_last_run(single_work)
+    assert {k: single[k] for k in ("aAcc", "mIoU", "mAcc")} == {
+        k: metrics[k] for k in ("aAcc", "mIoU", "mAcc")
+    }
+    expected, predicted = expected_miou(RANKS_CONFIG, varied, data_root)
+    assert predicted >= 2  # several classes predicted
+    assert metrics["mIoU"] == pytest.approx(expected, abs=1e-5)
