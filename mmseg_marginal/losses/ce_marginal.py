@@ -1,19 +1,59 @@
 """Combined cross-entropy + label-marginal loss ("Ours(L1)", "Ours(DKL)"), fused.
 
 Reference: Liu, Dolz, Galdran, Kobbi, Ben Ayed, "The hidden label-marginal biases of
-segmentation losses", Eq. 5: ``L = CE + lambda * R(y_hat, p_hat)``.
+segmentation losses", Eq. 5: ``L = CE + lambda * R(y_hat, p_hat)``; with ``use_sigmoid=True``
+the binary form ``L = BCE + lambda * R`` on one foreground logit.
 """
 
 from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.models.losses.utils import get_class_weight
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .marginal import MarginalMixin, check_binary
-from .utils import flatten_inputs, pixel_weight
+from .marginal import MarginalMixin, check_binary, check_call_overrides, non_negative
+from .utils import flatten_inputs, pixel_weight, valid_mask
+
+
+def binary_ce_sum(
+    z: Tensor,
+    lab: Tensor,
+    valid: Tensor,
+    pos_weight: Optional[Tensor] = None,
+    pixel_weight: Optional[Tensor] = None,
+) -> Tensor:
+    """Sum over valid pixels of the (weighted) binary cross-entropy of one foreground logit.
+
+    .. math::
+
+        \\sum_{i \\in V} w_i \\big(c\\, y_i \\log(1 + e^{-z_i}) + (1 - y_i) \\log(1 + e^{z_i})\\big)
+
+    i.e. ``-(c y log sigmoid(z) + (1 - y) log(1 - sigmoid(z)))``, the terms of
+    ``F.binary_cross_entropy_with_logits(z, y, pos_weight=c)``.
+
+    Args:
+        z (Tensor): Foreground logits ``(B, 1, P)``.
+        lab (Tensor): Labels ``(B, P)``, in {0, 1} where ``valid``.
+        valid (Tensor): Boolean mask ``(B, P)`` of the valid pixels.
+        pos_weight (Tensor | None): ``c``, a one-element weight of the foreground term
+            (mmseg's ``class_weight`` in sigmoid mode). Default: None (1).
+        pixel_weight (Tensor | None): ``w``, per-pixel weights ``(B, P)``. Default: None (1).
+
+    Returns:
+        Tensor: 0-dim sum.
+    """
+    zf = z[:, 0]
+    y = torch.where(valid, lab, 0).to(zf.dtype)
+    pos = F.softplus(-zf)  # -log sigmoid(z)
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    per_pixel = y * pos + (1 - y) * F.softplus(zf)  # softplus(z) = -log(1 - sigmoid(z))
+    if pixel_weight is not None:
+        per_pixel = per_pixel * pixel_weight.to(zf.dtype)
+    return torch.where(valid, per_pixel, per_pixel.new_zeros(())).sum()
 
 
 @MODELS.register_module()
@@ -40,9 +80,18 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
     one-hot label tensor is built and no logits-sized tensor is kept between forward and
     backward.
 
+    Binary mode (``use_sigmoid=True``, the authors' binary setting): ``cls_score`` has one
+    foreground channel, labels are in {0, 1} (and ``ignore_index``), and the loss is
+    ``loss_weight * (BCE + lambda R)`` with the BCE of
+    :func:`binary_ce_sum` averaged as mmseg's ``CrossEntropyLoss(use_sigmoid=True)`` does
+    (over the valid pixels with ``avg_non_ignore=True``, over all pixels otherwise) and ``R``
+    the binary penalty of ``LabelMarginalLoss(use_sigmoid=True)`` (``p_hat`` the mean of
+    ``sigmoid(tau z)``). This path is plain torch with autograd, not the fused kernel.
+
     Args:
         penalty (str): ``'l1'`` or ``'kl'``. Default: ``'l1'``.
-        marginal_weight (float): lambda. Default: 1.0.
+        marginal_weight (float): lambda, >= 0 (a negative lambda would reward predicted
+            proportions that differ from the target ones). Default: 1.0.
         temperature (float): tau of the predicted proportions. Default: 10.0.
         class_reduction (str | None): ``'mean'`` / ``'sum'`` over classes for R; None =
             authors' default (``'mean'`` for L1, ``'sum'`` for KL).
@@ -50,20 +99,28 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
             :class:`~mmseg_marginal.losses.LabelMarginalLoss`.
         prior (list[float] | None): K proportions for ``target='prior'``.
         class_weight (list[float] | str | None): CE class weights (or a file mmseg's
-            ``get_class_weight`` reads). They weight the CE term only.
+            ``get_class_weight`` reads). They weight the CE term only. In binary mode, as in
+            mmseg, one entry: the weight of the foreground term (``pos_weight``).
         avg_non_ignore (bool): Average CE over valid pixels (sum of their class weights with
             ``class_weight``); False divides by the total pixel count. Default: True.
-        loss_weight (float): Multiplier of the whole loss. Default: 1.0.
+        loss_weight (float): Multiplier of the whole loss, >= 0. Default: 1.0.
         loss_name (str): Default: ``'loss_ce_marginal'``.
         compile (bool | str): Run the ``torch.compile``d kernels: ``'auto'`` (default) for
             float32 logits of at least 2**20 elements, ``True`` always, ``False`` never. A
             compilation failure falls back to eager with one logged warning.
+        use_sigmoid (bool): Binary mode (one foreground logit). Default: False (softmax over
+            K >= 2 channels).
+        use_mask (bool): Must be False (mmseg's mask cross-entropy is not supported).
+        reduction (str): Must be ``'mean'``.
+
+    The last three and ``class_weight``, ``avg_non_ignore``, ``loss_weight``, ``loss_name`` are
+    the keys of mmseg's ``CrossEntropyLoss``, so a ``dict(type='CEMarginalLoss', ...)`` merged
+    into a stock head's loss dict builds with the keys the base config carries; a value that
+    cannot be honoured raises ``ValueError`` naming it.
 
     Notes:
         A per-pixel ``weight`` (mmseg pixel sampler) multiplies the CE term only; the marginal
         term always uses all valid pixels. ``last_stats`` is as for ``LabelMarginalLoss``.
-        Logits must have K >= 2 channels (use ``CrossEntropyLoss(use_sigmoid=True)`` +
-        ``LabelMarginalLoss(use_sigmoid=True)`` for binary segmentation).
     """
 
     def __init__(
@@ -79,15 +136,28 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
         loss_weight: float = 1.0,
         loss_name: str = "loss_ce_marginal",
         compile: Union[bool, str] = "auto",
+        use_sigmoid: bool = False,
+        use_mask: bool = False,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
+        name = type(self).__name__
         self._init_marginal(penalty, temperature, class_reduction, target, prior)
+        self._init_mmseg_keys(use_mask, reduction, loss_weight)
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
-        self.marginal_weight = float(marginal_weight)
+        self.marginal_weight = non_negative(marginal_weight, "marginal_weight", name)
         self.class_weight = get_class_weight(class_weight)
+        self.use_sigmoid = bool(use_sigmoid)
+        if self.use_sigmoid and self.class_weight is not None:
+            n = torch.as_tensor(self.class_weight).numel()
+            if n != 1:
+                raise ValueError(
+                    f"{name}: with use_sigmoid=True, class_weight is the weight of the "
+                    f"foreground term (mmseg's pos_weight) and must have 1 entry, got {n}: "
+                    f"{class_weight!r}"
+                )
         self.avg_non_ignore = avg_non_ignore
-        self.loss_weight = loss_weight
         self.compile = compile
         self._loss_name = loss_name
 
@@ -96,8 +166,8 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
         return (
             f"penalty={self.penalty!r}, marginal_weight={self.marginal_weight}, "
             f"temperature={self.temperature}, class_reduction={self.class_reduction!r}, "
-            f"target={self.target!r}, avg_non_ignore={self.avg_non_ignore}, "
-            f"loss_weight={self.loss_weight}"
+            f"target={self.target!r}, use_sigmoid={self.use_sigmoid}, "
+            f"avg_non_ignore={self.avg_non_ignore}, loss_weight={self.loss_weight}"
         )
 
     def forward(
@@ -106,29 +176,36 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
         label: Tensor,
         weight: Optional[Tensor] = None,
         ignore_index: Optional[int] = 255,
+        reduction_override: Optional[str] = None,
+        avg_factor: Optional[float] = None,
         **kwargs,
     ) -> Tensor:
         """Compute ``loss_weight * (CE + marginal_weight * R)``.
 
         Args:
-            cls_score (Tensor): Logits ``(B, K, H, W)`` or ``(B, K, D, H, W)``, K >= 2.
+            cls_score (Tensor): Logits ``(B, K, H, W)`` or ``(B, K, D, H, W)``, K >= 2 (K = 1
+                with ``use_sigmoid=True``).
             label (Tensor): Labels ``(B, H, W)`` or ``(B, D, H, W)``.
             weight (Tensor | None): Optional per-pixel CE weight, shape of ``label``.
             ignore_index (int | None): Label to ignore. Default: 255.
+            reduction_override (str | None): None or ``'mean'`` (others raise ``ValueError``).
+            avg_factor (None): Must be None.
 
         Returns:
             Tensor: Scalar loss.
         """
         name = type(self).__name__
+        check_call_overrides(name, reduction_override, avg_factor)
         z, lab = flatten_inputs(cls_score, label, name)
-        check_binary(z, False, name)
+        pix_w = pixel_weight(weight, lab, name)
+        if check_binary(z, self.use_sigmoid, name):
+            return self._forward_binary(z, lab, ignore_index, pix_w)
         k = z.shape[1]
         cw = None
         if self.class_weight is not None:
             cw = torch.as_tensor(self.class_weight, dtype=z.dtype, device=z.device).flatten()
             if cw.numel() != k:
                 raise ValueError(f"{name}: class_weight has {cw.numel()} entries for {k} classes")
-        pix_w = pixel_weight(weight, lab, name)
         r, ce_sum, out = self._marginal_forward(
             z, lab, ignore_index, False, True, cw, pix_w, self.compile
         )
@@ -137,6 +214,24 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
         else:
             denom = z.new_tensor(float(lab.numel()))
         ce = ce_sum / (denom + torch.finfo(torch.float32).eps)
+        return self.loss_weight * (ce + self.marginal_weight * r)
+
+    def _forward_binary(
+        self, z: Tensor, lab: Tensor, ignore_index: Optional[int], pix_w: Optional[Tensor]
+    ) -> Tensor:
+        """``loss_weight * (BCE + marginal_weight * R)`` for one foreground channel."""
+        # the binary marginal statistics check the labels (in {0, 1} or ignored) first
+        r, _, out = self._marginal_forward(z, lab, ignore_index, True)
+        pos_weight = None
+        if self.class_weight is not None:
+            pos_weight = torch.as_tensor(self.class_weight, dtype=z.dtype, device=z.device)
+            pos_weight = pos_weight.reshape(())
+        ce_sum = binary_ce_sum(z, lab, valid_mask(lab, ignore_index), pos_weight, pix_w)
+        if self.avg_non_ignore:
+            # mmseg: sum / (number of valid pixels + float32 eps)
+            ce = ce_sum / (out["n_valid"].sum().to(z.dtype) + torch.finfo(torch.float32).eps)
+        else:
+            ce = ce_sum / lab.numel()  # mmseg: mean over all pixels, ignored ones counting 0
         return self.loss_weight * (ce + self.marginal_weight * r)
 
     @property

@@ -22,6 +22,7 @@ Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is 
 ``y log(y/p) + (1-y) log((1-y)/(1-p))`` (``class_reduction`` has no effect).
 """
 
+import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -220,8 +221,63 @@ def validate_prior(prior: Optional[Sequence[float]], target: str) -> Optional[Te
     return t
 
 
+def non_negative(value: float, what: str, name: str) -> float:
+    """``float(value)``; raise ``ValueError`` naming ``what`` unless it is finite and >= 0.
+
+    A negative weight on the marginal penalty would reward predicted proportions that differ
+    from the target ones (and a negative weight on a whole loss would ascend it).
+    """
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(
+            f"{name}: {what} must be a finite number >= 0, got {value!r} (a negative weight "
+            "ascends the loss; on the marginal penalty it rewards predicted class proportions "
+            "that differ from the target ones)"
+        )
+    return v
+
+
+def check_call_overrides(
+    name: str, reduction_override: Optional[str], avg_factor: Optional[float]
+) -> None:
+    """Refuse the per-call arguments of mmseg's losses that the marginal losses cannot honour.
+
+    ``reduction_override='none'`` is what mmseg's ``OHEMPixelSampler`` asks for when it has no
+    ``thresh``; a proportion penalty has no per-pixel value.
+    """
+    if reduction_override not in (None, "mean"):
+        raise ValueError(
+            f"{name}: reduction_override={reduction_override!r} is not supported: the loss is a "
+            "mean over pixels and images, with no per-pixel value (an OHEMPixelSampler needs a "
+            "`thresh` with this loss)"
+        )
+    if avg_factor is not None:
+        raise ValueError(
+            f"{name}: avg_factor={avg_factor!r} is not supported; the CE term is averaged over "
+            "the valid pixels (avg_non_ignore=True) or all pixels (avg_non_ignore=False)"
+        )
+
+
 class MarginalMixin:
     """Shared configuration and computation of the two marginal-loss modules."""
+
+    def _init_mmseg_keys(self, use_mask: bool, reduction: str, loss_weight: float) -> None:
+        """Check the keys of mmseg's ``CrossEntropyLoss`` dict that have one meaning here (a
+        config that merges a marginal loss into a stock head carries them)."""
+        name = type(self).__name__
+        if use_mask:
+            raise ValueError(
+                f"{name}: use_mask=True (mmseg's cross-entropy of instance masks) is not "
+                "supported; the marginal losses take per-pixel labels (use_mask=False)"
+            )
+        if reduction != "mean":
+            raise ValueError(
+                f"{name}: reduction={reduction!r} is not supported; the loss is a mean over "
+                "pixels and images (reduction='mean')"
+            )
+        self.use_mask = False
+        self.reduction = "mean"
+        self.loss_weight = non_negative(loss_weight, "loss_weight", name)
 
     def _init_marginal(
         self,
@@ -333,12 +389,19 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
             ``[background, foreground]``.
         use_sigmoid (bool): Binary mode: ``cls_score`` has one channel, labels are in {0, 1},
             ``p_hat = mean sigmoid(tau z)``. Default: False (softmax over K >= 2 channels).
-        loss_weight (float): Multiplier of the returned value. Default: 1.0.
+        loss_weight (float): lambda, the multiplier of the returned value; must be >= 0 (a
+            negative weight rewards mismatched proportions). Default: 1.0.
         loss_name (str): Name in mmseg's loss dict (must start with ``loss_`` to be
             back-propagated). Default: ``'loss_marginal'``.
         compile (bool | str): Run the ``torch.compile``d kernels of
             :mod:`~mmseg_marginal.losses.fused` (softmax mode): ``'auto'`` (default) for float32
             logits of at least 2**20 elements, ``True`` always, ``False`` never.
+        class_weight (None): Accepted for the keys of mmseg's ``CrossEntropyLoss`` dict; must
+            be None (a class weight has no meaning for the proportion penalty).
+        avg_non_ignore (bool): Must be True (the default): proportions are always taken over
+            the valid pixels.
+        use_mask (bool): Must be False.
+        reduction (str): Must be ``'mean'`` (images are averaged).
 
     Notes:
         Images without valid pixels contribute 0 (they still count in the mean over images, as
@@ -360,14 +423,32 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
         loss_weight: float = 1.0,
         loss_name: str = "loss_marginal",
         compile: Union[bool, str] = "auto",
+        class_weight: Optional[Union[Sequence[float], str]] = None,
+        avg_non_ignore: bool = True,
+        use_mask: bool = False,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
         self._init_marginal(penalty, temperature, class_reduction, target, prior)
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        name = type(self).__name__
+        if class_weight is not None:
+            raise ValueError(
+                f"{name}: class_weight={class_weight!r} has no meaning for the proportion "
+                "penalty; put the class weights on the CE term (CrossEntropyLoss or "
+                "CEMarginalLoss)"
+            )
+        if not avg_non_ignore:
+            raise ValueError(
+                f"{name}: avg_non_ignore={avg_non_ignore!r} is not supported; proportions are "
+                "always taken over the valid (non-ignored) pixels"
+            )
+        self._init_mmseg_keys(use_mask, reduction, loss_weight)
         self.compile = compile
         self.use_sigmoid = use_sigmoid
-        self.loss_weight = loss_weight
+        self.avg_non_ignore = True
+        self.class_weight = None
         self._loss_name = loss_name
 
     def extra_repr(self) -> str:
@@ -384,6 +465,8 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
         label: Tensor,
         weight: Optional[Tensor] = None,
         ignore_index: Optional[int] = 255,
+        reduction_override: Optional[str] = None,
+        avg_factor: Optional[float] = None,
         **kwargs,
     ) -> Tensor:
         """Compute ``loss_weight * R``.
@@ -395,10 +478,13 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
             weight (Tensor | None): Must be None: a per-pixel weight has no meaning for a
                 proportion constraint.
             ignore_index (int | None): Label to ignore. Default: 255.
+            reduction_override (str | None): None or ``'mean'`` (others raise ``ValueError``).
+            avg_factor (None): Must be None.
 
         Returns:
             Tensor: Scalar loss.
         """
+        check_call_overrides(type(self).__name__, reduction_override, avg_factor)
         if weight is not None:
             raise NotImplementedError(
                 "LabelMarginalLoss does not support a per-pixel `weight` (e.g. from a pixel "
