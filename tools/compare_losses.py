@@ -41,7 +41,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 _CE = dict(type="CrossEntropyLoss", use_sigmoid=False, avg_non_ignore=True, loss_weight=1.0)
 
-#: Loss presets: name -> (label, ``loss_decode``), the settings of ``configs/fpn_marginal``.
+_RELEASED_DICE = dict(reduction="batch", absent="zero", smooth=0.0, eps=1e-7)
+
+#: Loss presets: name -> (label, ``loss_decode``). Plain names are the paper text's
+#: definitions (per-image Dice over present classes, softmax focal, DiceBias summed over present
+#: classes; the CamVid comparison used them); ``*-released`` names are the variants of the
+#: authors' released code that the ``configs/fpn_marginal`` Table 4 configs use.
 LOSS_PRESETS: Dict[str, tuple] = {
     "ce": ("CE", _CE),
     "ce-l1": (
@@ -87,6 +92,43 @@ LOSS_PRESETS: Dict[str, tuple] = {
     "dicebias-ce": (
         "CE + 0.1·DiceBias",
         [dict(_CE, loss_name="loss_ce"), dict(type="DiceBiasLoss", loss_weight=0.1)],
+    ),
+    "focal-released": (
+        "Focal (sigmoid one-vs-rest, γ=2, released code)",
+        dict(type="SigmoidFocalLoss", gamma=2.0, loss_weight=1.0),
+    ),
+    "dice-released": (
+        "Dice (batch-pooled, released code)",
+        dict(type="ClasswiseDiceLoss", log=False, loss_weight=1.0, **_RELEASED_DICE),
+    ),
+    "logdice-released": (
+        "LogDice (batch-pooled, released code)",
+        dict(type="ClasswiseDiceLoss", log=True, loss_weight=1.0, **_RELEASED_DICE),
+    ),
+    "dice-ce-released": (
+        "DiceCE (CE + 0.1·(1-Dice), batch-pooled Dice, released code)",
+        [
+            dict(_CE, loss_name="loss_ce"),
+            dict(type="ClasswiseDiceLoss", log=False, loss_weight=0.1, **_RELEASED_DICE),
+        ],
+    ),
+    "logdice-ce-released": (
+        "LogDiceCE (CE + 0.1·(-log Dice), batch-pooled Dice, released code)",
+        [
+            dict(_CE, loss_name="loss_ce"),
+            dict(type="ClasswiseDiceLoss", log=True, loss_weight=0.1, **_RELEASED_DICE),
+        ],
+    ),
+    "gdice-released": (
+        "GDice (batch-pooled)",
+        dict(type="GeneralizedDiceLoss", reduction="batch", loss_weight=1.0),
+    ),
+    "dicebias-ce-released": (
+        "CE + 0.1·DiceBias (mean over classes, released code)",
+        [
+            dict(_CE, loss_name="loss_ce"),
+            dict(type="DiceBiasLoss", class_reduction="mean", loss_weight=0.1),
+        ],
     ),
 }
 

@@ -1,4 +1,7 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: DiceBiasCE: CE + 0.1 * sum_k log(p_k + y_k), the label-marginal (bias) term of -log Dice.
+# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: DiceBiasCE: CE + 0.1 * DB,
+# DB the label-marginal (bias) term of -log Dice scaled as the authors' CrossEntropyWithDB:
+# mean over images and all 19 classes of log(p_k + y_k + 1e-10) (temperature 1).
+# The paper text's sum over present classes: drop class_reduction (default 'sum').
 _base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 _ce = dict(
     type="CrossEntropyLoss",
@@ -11,7 +14,7 @@ model = dict(
     decode_head=dict(
         loss_decode=[
             _ce,
-            dict(type="DiceBiasLoss", loss_weight=0.1),
+            dict(type="DiceBiasLoss", class_reduction="mean", loss_weight=0.1),
         ]
     )
 )

@@ -2,7 +2,7 @@
 
 from .ce_marginal import CEMarginalLoss
 from .dice import ClasswiseDiceLoss, DiceBiasLoss, GeneralizedDiceLoss, dice_statistics
-from .focal import SoftmaxFocalLoss, softmax_focal_loss
+from .focal import SigmoidFocalLoss, SoftmaxFocalLoss, sigmoid_focal_loss, softmax_focal_loss
 from .marginal import (
     LabelMarginalLoss,
     gt_proportions,
@@ -16,10 +16,12 @@ __all__ = [
     "DiceBiasLoss",
     "GeneralizedDiceLoss",
     "LabelMarginalLoss",
+    "SigmoidFocalLoss",
     "SoftmaxFocalLoss",
     "dice_statistics",
     "gt_proportions",
     "marginal_penalty",
     "predicted_proportions",
+    "sigmoid_focal_loss",
     "softmax_focal_loss",
 ]
