@@ -60,6 +60,9 @@ EXPECTED_LOSSES = {
     "logdice-bce": [_BCE, _dice(True, 0.1)],
     "bce-kl": [_BCE, _marginal("kl", 0.1)],
     "bce-l1": [_BCE, _marginal("l1", 1.0)],
+    "focal": dict(type="SigmoidFocalLoss", gamma=2.0, loss_weight=1.0),
+    "gdice": dict(type="GeneralizedDiceLoss", use_sigmoid=True, loss_weight=1.0),
+    "dicebias-bce": [_BCE, dict(type="DiceBiasLoss", use_sigmoid=True, loss_weight=0.1)],
     "ce-softmax": dict(_BCE, use_sigmoid=False),
 }
 BINARY = sorted(set(EXPECTED_LOSSES) - {"ce-softmax"})
@@ -188,14 +191,23 @@ def test_mmseg_bce_is_the_mean_over_valid_pixels():
 
 @pytest.mark.parametrize(
     "cfg",
-    [_dice(False, 1.0), _dice(True, 0.1), _marginal("l1", 1.0), _marginal("kl", 0.1)],
-    ids=["dice", "logdice", "marginal-l1", "marginal-kl"],
+    [
+        _dice(False, 1.0),
+        _dice(True, 0.1),
+        _marginal("l1", 1.0),
+        _marginal("kl", 0.1),
+        EXPECTED_LOSSES["gdice"],
+        EXPECTED_LOSSES["dicebias-bce"][1],
+        EXPECTED_LOSSES["focal"],
+    ],
+    ids=["dice", "logdice", "marginal-l1", "marginal-kl", "gdice", "dicebias", "focal"],
 )
 def test_binary_losses_refuse_bad_input(cfg):
     loss = MODELS.build(cfg)
     label = torch.zeros(2, 4, 4, dtype=torch.long)
-    with pytest.raises(ValueError, match="use_sigmoid=True .* needs 1 logit channel, got 2"):
-        loss(torch.zeros(2, 2, 4, 4), label)
+    if cfg["type"] != "SigmoidFocalLoss":  # on K > 1 channels: the one-vs-rest focal, by design
+        with pytest.raises(ValueError, match="use_sigmoid=True .* needs 1 logit channel, got 2"):
+            loss(torch.zeros(2, 2, 4, 4), label)
     label[0, 0, 0] = 2
     with pytest.raises(ValueError, match=r"label value 2 is outside \[0, 2\)"):
         loss(torch.zeros(2, 1, 4, 4), label)

@@ -2,6 +2,9 @@
 # (3 downsamplings, input padded to a multiple of 8), 16 base channels, BN, no auxiliary head;
 # FCN head at full resolution with one foreground logit (out_channels=1): mmseg applies the
 # sigmoid and predicts vessel where it exceeds threshold 0.5. Whole-image inference.
+# Convolutions keep PyTorch's default initialisation: with mmseg's UNet default (Kaiming normal,
+# fan_out) and the head's N(0, 0.01) classifier this model predicted no vessel pixel after 300
+# iterations of the DRIVE schedule, with PyTorch's it reached DSC 0.48 after 100.
 # Loss: BCE, mmseg's CrossEntropyLoss(use_sigmoid=True) averaged over the valid pixels.
 _base_ = "mmseg::_base_/models/fcn_unet_s5-d16.py"
 norm_cfg = dict(type="BN", requires_grad=True)
@@ -17,6 +20,7 @@ model = dict(
         enc_dilations=(1, 1, 1, 1),
         dec_dilations=(1, 1, 1),
         norm_cfg=norm_cfg,
+        init_cfg=dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"]),
     ),
     decode_head=dict(
         in_channels=16,
@@ -26,6 +30,7 @@ model = dict(
         out_channels=1,
         threshold=0.5,
         norm_cfg=norm_cfg,
+        init_cfg=None,
         loss_decode=dict(
             type="CrossEntropyLoss",
             use_sigmoid=True,
