@@ -169,9 +169,10 @@ class DRIVEFOVDataset(CheckedSegDataset):
     ``DRIVEDataset``, with the folder checks of ``CheckedSegDataset``. Each sample gets a
     ``fov_path`` for :class:`ApplyFOVMask`:
 
-    - ``fov=True``: ``<root>/masks/<split>/<stem>_mask.png`` (see :func:`fov_mask_path`); all
-      masks are checked when the dataset is built, so a missing one stops the run before
-      training with one ``FileNotFoundError`` naming it;
+    - ``fov=True``: ``<data_root>/<mask_dir>/<split>/<stem><mask_suffix>``, the image folder
+      ``<data_root>/images/<split>`` with ``images`` replaced by ``mask_dir``; all masks are
+      checked when the dataset is built, so a missing one stops the run before training with
+      one ``FileNotFoundError`` naming it;
     - ``fov=False``: ``None``, i.e. the whole image is scored (the pipeline stays the same).
 
     Args:
