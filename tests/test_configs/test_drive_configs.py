@@ -135,7 +135,7 @@ def _batch(size=(64, 64), seed=0):
 
 def _build(name):
     cfg = read_config(str(_path(name)))
-    missing = sorted(t for t in _types(cfg.model) if MODELS.get(t) is None)
+    missing = sorted(t for t in _types(cfg.model.decode_head.loss_decode) if MODELS.get(t) is None)
     assert not missing, f"{name}: {missing} not registered"
     torch.manual_seed(0)
     return MODELS.build(ConfigDict(cfg.model.to_dict()))
