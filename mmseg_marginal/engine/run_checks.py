@@ -23,6 +23,7 @@ from mmengine.config import Config
 from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import LocalBackend
 
+from ..datasets.class_checks import class_count_mismatch
 from ..datasets.folder_checks import list_image_annotation_pairs
 
 
@@ -130,7 +131,8 @@ def _dataset_default(dataset_type: Any, arg: str, fallback: str) -> str:
 
 
 def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) -> None:
-    """The named dataloaders' folders exist, hold images, and every image has its annotation.
+    """The named dataloaders' folders exist, hold images, every image has its annotation, and
+    each dataset has as many classes as the model's heads predict.
 
     Args:
         cfg (Config): The run's config.
@@ -140,12 +142,16 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
     Raises:
         FileNotFoundError: naming the missing folder, ``ann_file`` or annotation and the
             config key it comes from.
+        RunCheckError: the dataset's class count differs from a head's ``num_classes``.
     """
     for split in splits:
         loader = cfg.get(f"{split}_dataloader")
         if not loader:
             continue
         for where, ds in _dataset_cfgs(loader.get("dataset"), f"{split}_dataloader.dataset"):
+            problem = class_count_mismatch(cfg.get("model"), ds)
+            if problem:
+                raise RunCheckError(f"{problem} ({where})")
             root = ds.get("data_root") or ""
             prefix = ds.get("data_prefix") or {}
             ann_file = ds.get("ann_file")

@@ -1,6 +1,7 @@
-"""Evaluation: metrics that make the label-marginal bias of a model visible."""
+"""Evaluation: metrics that make the label-marginal bias of a model visible, and the binary
+foreground's DSC and HD-95."""
 
 from . import metrics  # noqa: F401
-from .metrics import ProportionMetric
+from .metrics import BoundaryMetric, ProportionMetric
 
-__all__ = ["ProportionMetric"]
+__all__ = ["BoundaryMetric", "ProportionMetric"]

@@ -156,4 +156,5 @@ def test_config_trains_and_predicts_one_step(path: Path):
         pred = out.pred_sem_seg.data
         assert pred.shape == (1, HEIGHT, WIDTH)
         assert int(pred.min()) >= 0 and int(pred.max()) < num_classes
-        assert out.seg_logits.data.shape == (num_classes, HEIGHT, WIDTH)
+        channels = model_cfg["decode_head"].get("out_channels") or num_classes  # 1: sigmoid
+        assert out.seg_logits.data.shape == (channels, HEIGHT, WIDTH)
