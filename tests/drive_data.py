@@ -1,26 +1,19 @@
 """Where the DRIVE tests find the real data, and a tiny DRIVE-layout fake for the others.
 
-The data lies in ``../shared/data/drive`` relative to the repository root (``DRIVE_DATA_ROOT``
-points elsewhere). Tests that need it call :func:`require_drive`, which skips with the path it
-looked at when the folder is absent.
+The real data is ``<shared data>/drive`` (see :mod:`shared_data`): tests that need it call
+:func:`require_drive`, which skips with the missing path as reason, or fails under ``CI=true``.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[1]
-DRIVE = Path(os.environ.get("DRIVE_DATA_ROOT", REPO.parent / "shared" / "data" / "drive"))
+from shared_data import require_shared_data
 
 
 def require_drive() -> Path:
-    """The DRIVE root, or skip the test naming the missing folder."""
-    if not (DRIVE / "images" / "training").is_dir():
-        pytest.skip(f"DRIVE data not found at {DRIVE} (set DRIVE_DATA_ROOT to its location)")
-    return DRIVE
+    """The DRIVE root (with its training images), or skip (fail under CI) naming the path."""
+    return require_shared_data("drive", "images/training", "annotations/training", "masks")
 
 
 def make_fake_drive(
