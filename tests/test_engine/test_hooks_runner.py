@@ -1,14 +1,19 @@
 """Through a real mmseg Runner: MarginalStatsHook scalars in the logs, ProportionMetric beside
 IoUMetric in val/test evaluators, and results_table.py on the resulting work dir."""
 
+import copy
 import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from PIL import Image
 
 import mmseg_marginal  # noqa: F401
 from mmseg_marginal.datasets import generate_synthetic_streets
@@ -68,6 +73,7 @@ def tiny_config(root, work_dir):
                     num_convs=1,
                     concat_input=False,
                     num_classes=9,
+                    dropout_ratio=0,  # a deterministic forward, repeated by PropMAERecorder
                     norm_cfg=norm,
                     loss_decode=dict(type="CEMarginalLoss", penalty="l1", marginal_weight=1.0),
                 ),
@@ -92,16 +98,60 @@ def tiny_config(root, work_dir):
     )
 
 
+class PropMAERecorder(Hook):
+    """Before each training step, the ``prop_mae`` that the step's loss will report, computed
+    on a copy of the model: decode-head logits of the batch resized to the labels (as mmseg's
+    ``loss_by_feat`` does), then ``mean_b mean_k |y_bk - q_bk|`` with ``y`` the label and ``q``
+    the argmax proportions over each image's non-ignored pixels."""
+
+    priority = "HIGHEST"
+
+    def __init__(self) -> None:
+        self.values: list = []
+        self.ignored_pixels = 0
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        model = copy.deepcopy(runner.model).train()
+        with torch.no_grad():
+            data = model.data_preprocessor(copy.deepcopy(data_batch), True)
+            logits = model.decode_head(model.extract_feat(data["inputs"]))
+            labels = torch.stack([s.gt_sem_seg.data[0] for s in data["data_samples"]]).long()
+            logits = F.interpolate(
+                logits, labels.shape[1:], mode="bilinear",
+                align_corners=model.decode_head.align_corners,
+            )  # fmt: skip
+            preds = logits.argmax(1)
+        maes = []
+        for pred, label in zip(preds, labels):
+            valid = label != 255
+            self.ignored_pixels += int((~valid).sum())
+            y = torch.bincount(label[valid], minlength=9).double() / valid.sum()
+            q = torch.bincount(pred[valid], minlength=9).double() / valid.sum()
+            maes.append((y - q).abs().mean())
+        self.values.append(torch.stack(maes).mean().item())
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runner")
     root = generate_synthetic_streets(tmp / "data", num_train=4, num_val=2, height=64, width=128)
+    # synthetic streets label every pixel: ignore a left strip of each training image, which
+    # prop_mae must leave out
+    for path in (root / "ann_dir" / "train").glob("*.png"):
+        label = np.array(Image.open(path))
+        label[:, :24] = 255
+        Image.fromarray(label).save(path)
     runner = Runner.from_cfg(tiny_config(root, tmp / "work"))
+    recorder = PropMAERecorder()
+    runner.register_hook(recorder)
     runner.train()
     history = runner.message_hub.log_scalars
     hub = {k: history[k].data[0].tolist() for k in (f"train/{KEY}", f"train/{REG_KEY}")}
     test_metrics = runner.test()
-    return dict(work_dir=tmp / "work", hub=hub, test_metrics=test_metrics, log_dir=runner.log_dir)
+    return dict(
+        work_dir=tmp / "work", hub=hub, test_metrics=test_metrics, log_dir=runner.log_dir,
+        recorded=recorder.values, ignored_pixels=recorder.ignored_pixels,
+    )  # fmt: skip
 
 
 def read_scalars(log_dir):
@@ -113,7 +163,8 @@ def read_scalars(log_dir):
 def test_hook_scalars_reach_the_log_and_backend(trained):
     # one value per iteration in the message hub
     prop_mae = trained["hub"][f"train/{KEY}"]
-    assert len(prop_mae) == 4 and all(0 <= v <= 1 for v in prop_mae)
+    assert len(prop_mae) == 4 and trained["ignored_pixels"] == 4 * 2 * 64 * 24
+    np.testing.assert_allclose(prop_mae, trained["recorded"], rtol=0, atol=1e-6)
     assert len(trained["hub"][f"train/{REG_KEY}"]) == 4
     # the LoggerHook (interval 2) averaged them over the LogProcessor's window (2) and sent the
     # means to the visualizer backend (LocalVisBackend -> scalars.json) and to the text log
