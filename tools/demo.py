@@ -158,6 +158,18 @@ def plot_proportions(results: Sequence[Dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
+def write_png(results: Sequence[Dict[str, Any]], path: str) -> str:
+    """Draw :func:`plot_proportions` into ``path``; return the line the demo prints.
+
+    Without matplotlib the PNG is skipped and the line says so (and why).
+    """
+    try:
+        plot_proportions(results, path)
+    except ImportError as err:
+        return f"[demo] PNG skipped: matplotlib is not installed ({err})"
+    return f"[demo] per-class GT and predicted proportions of each loss: {path}"
+
+
 def _prepare_data(args: argparse.Namespace) -> Optional[str]:
     """Generate the demo's data when absent or generated with other arguments.
 
@@ -261,13 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "GT % and pred %: mean over images of each class's share of the pixels\n"
     )
     print(demo_table(results))
-    png = osp.join(out_dir, PNG_NAME)
-    try:
-        plot_proportions(results, png)
-    except ImportError as err:
-        print(f"\n[demo] PNG skipped: matplotlib is not installed ({err})")
-    else:
-        print(f"\n[demo] per-class GT and predicted proportions of the three losses: {png}")
+    print("\n" + write_png(results, osp.join(out_dir, PNG_NAME)))
     print(f"[demo] total wall time {time.time() - start:.0f} s; results in {out_dir}")
     return 0
 
