@@ -1,20 +1,24 @@
-"""Built-in demo: CE versus CE + L1 label-marginal penalty on procedural street scenes.
+"""Built-in demo: CE, -log Dice and CE + L1 label-marginal penalty on procedural street scenes.
 
 Generates the built-in data when absent (``mmseg_marginal.datasets.generate_synthetic_streets``:
-9 classes with Cityscapes-like imbalance, 128x256), trains a tiny Semantic FPN (ResNetV1c-18 at
-half width, from scratch) with CE and with CE + L1 (``CEMarginalLoss``, lambda = 1, tau = 10)
-through mmengine's Runner (one run after the other, with mmengine's progress and ETA lines),
-evaluates both on the validation split and prints, per class, the IoU and the ground-truth
-versus predicted proportion. A small comparison run by ``tools/compare_losses.py``'s code::
+9 classes, 128x256, thing classes at Cityscapes' pixel shares, :data:`DEMO_THING_PROPORTIONS`),
+trains a tiny Semantic FPN (ResNetV1c-18 at half width, from scratch) three times, with CE, with
+standalone -log Dice (``ClasswiseDiceLoss``, log=True) and with CE + L1 (``CEMarginalLoss``,
+lambda = 1, tau = 10), through mmengine's Runner (one run after the other, with mmengine's
+progress and ETA lines), evaluates them on the validation split, prints per class the IoU and
+the ground-truth versus predicted proportion, and draws the proportions of the three losses in
+one PNG (needs matplotlib). A small comparison run by ``tools/compare_losses.py``'s code::
 
-    python tools/demo.py                # about 5 minutes on a 2-core CPU
+    python tools/demo.py                # about 6 minutes on an idle 2-core CPU
     python tools/demo.py --iters 50     # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os.path as osp
+import shutil
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -24,10 +28,30 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from compare_losses import load_results, plan_runs, run_comparison  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(
-    ROOT, "configs", "demo", "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce.py"
+CONFIG_DIR = osp.join(ROOT, "configs", "demo")
+CONFIG_STEM = "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256"
+DEFAULT_CONFIG = osp.join(CONFIG_DIR, f"{CONFIG_STEM}_ce.py")
+#: The demo's losses: (run name, name in the table and plot, config holding its loss_decode).
+DEMO_LOSSES = (
+    ("ce", "CE", osp.join(CONFIG_DIR, f"{CONFIG_STEM}_ce.py")),
+    ("logdice", "-log Dice", osp.join(CONFIG_DIR, f"{CONFIG_STEM}_logdice.py")),
+    ("ce-l1", "CE + L1", osp.join(CONFIG_DIR, f"{CONFIG_STEM}_ce-l1.py")),
 )
-DEMO_LOSSES = ("ce", "ce-l1")
+DISPLAY_NAMES = {name: display for name, display, _ in DEMO_LOSSES}
+#: Target mean pixel share of the thing classes in the demo's data: Cityscapes' shares of car,
+#: person and traffic sign (poles carrying a sign add to the pole share).
+DEMO_THING_PROPORTIONS: Dict[str, float] = {
+    "car": 0.07,
+    "pole": 0.002,
+    "person": 0.012,
+    "sign": 0.005,
+}
+PNG_NAME = "proportions.png"
+
+
+def _display_name(result: Dict[str, Any]) -> str:
+    spec = result["_spec"]
+    return DISPLAY_NAMES.get(spec.loss, spec.label.split(" (")[0])
 
 
 def demo_table(results: Sequence[Dict[str, Any]]) -> str:
@@ -42,7 +66,7 @@ def demo_table(results: Sequence[Dict[str, Any]]) -> str:
     if not results:
         raise ValueError("no result to tabulate")
     classes = results[0]["classes"]
-    names = [r["_spec"].label.split(" (")[0] for r in results]
+    names = [_display_name(r) for r in results]
     head = ["class", "GT %"]
     for name in names:
         head += [f"IoU {name}", f"pred % {name}"]
@@ -73,11 +97,130 @@ def demo_table(results: Sequence[Dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def plot_proportions(results: Sequence[Dict[str, Any]], path: str) -> None:
+    """Per-class GT and predicted proportions of each loss, as grouped bars, in one PNG.
+
+    Top: the mean proportion (%) of each class, GT and each loss's prediction, on a log axis.
+    Bottom: predicted / GT proportion per class (1 = the GT share; log axis); a class a loss
+    never predicts is drawn at the bottom of the axis and marked "0".
+
+    Args:
+        results: result dicts of ``compare_losses`` (same dataset), in bar order.
+        path: PNG to write.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+        ValueError: no result.
+    """
+    if not results:
+        raise ValueError("no result to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    classes = results[0]["classes"]
+    gt = np.array([results[0]["per_class"]["RegProp"][c] for c in classes], dtype=float)
+    preds = [
+        np.array([r["per_class"]["PredProp"][c] for c in classes], dtype=float) for r in results
+    ]
+    x = np.arange(len(classes))
+    width = 0.8 / (len(results) + 1)
+    floor = 1e-2
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    top.bar(x - 0.4 + width / 2, gt, width, color="0.55", label="GT")
+    for i, (r, pred) in enumerate(zip(results, preds), 1):
+        colour = f"C{i - 1}"
+        offset = -0.4 + width / 2 + i * width
+        top.bar(x + offset, np.maximum(pred, floor), width, color=colour, label=_display_name(r))
+        ratio = np.where(gt > 0, pred / np.where(gt > 0, gt, 1.0), np.nan)
+        bottom.bar(x + offset, np.maximum(ratio, floor), width, color=colour)
+        for j in np.flatnonzero(pred <= 0):
+            bottom.text(x[j] + offset, floor * 1.15, "0", ha="center", va="bottom", fontsize=7)
+    top.set_yscale("log")
+    top.set_ylabel("mean proportion (%)")
+    top.legend(fontsize=8, ncol=len(results) + 1)
+    bottom.set_yscale("log")
+    bottom.set_ylim(floor, max(2.0, float(np.nanmax([np.nanmax(p / gt) for p in preds])) * 1.3))
+    bottom.axhline(1.0, color="k", lw=0.8)
+    bottom.set_ylabel("predicted / GT proportion")
+    bottom.set_xticks(x, classes, rotation=30, ha="right")
+    for ax in (top, bottom):
+        ax.grid(axis="y", alpha=0.3, which="both")
+    first = results[0]
+    fig.suptitle(
+        f"{first['dataset']}, {first['num_images']} validation images: {first['iters']} "
+        f"iterations, batch {first['train_batch_size']}, seed {first['seed']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_png(results: Sequence[Dict[str, Any]], path: str) -> str:
+    """Draw :func:`plot_proportions` into ``path``; return the line the demo prints.
+
+    Without matplotlib the PNG is skipped and the line says so (and why).
+    """
+    try:
+        plot_proportions(results, path)
+    except ImportError as err:
+        return f"[demo] PNG skipped: matplotlib is not installed ({err})"
+    return f"[demo] per-class GT and predicted proportions of each loss: {path}"
+
+
+def _prepare_data(args: argparse.Namespace) -> Optional[str]:
+    """Generate the demo's data when absent or generated with other arguments.
+
+    Returns:
+        str | None: an error message, or None when the data is ready.
+    """
+    from mmseg_marginal.datasets import generate_synthetic_streets
+
+    wanted = dict(
+        num_train=args.num_train,
+        num_val=args.num_val,
+        seed=args.seed,
+        thing_proportions=DEMO_THING_PROPORTIONS,
+    )
+    meta_path = osp.join(args.data_root, "meta.json")
+    if osp.isdir(osp.join(args.data_root, "img_dir", "train")):
+        if not osp.isfile(meta_path):
+            print(f"[demo] using the existing data in {args.data_root} (no meta.json)", flush=True)
+            return None
+        with open(meta_path) as f:
+            meta = json.load(f)
+        changed = [k for k, v in wanted.items() if meta.get(k) != v]
+        if not changed:
+            print(f"[demo] using the existing data in {args.data_root}", flush=True)
+            return None
+        print(
+            f"[demo] the data in {args.data_root} was generated with other {', '.join(changed)}: "
+            "generating it again",
+            flush=True,
+        )
+        for sub in ("img_dir", "ann_dir"):
+            shutil.rmtree(osp.join(args.data_root, sub), ignore_errors=True)
+    print(
+        f"[demo] generating {args.num_train}+{args.num_val} street scenes in "
+        f"{args.data_root} (seed {args.seed})",
+        flush=True,
+    )
+    try:
+        generate_synthetic_streets(args.data_root, **wanted)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default="data/synthetic_streets")
     parser.add_argument("--work-dir", default="work_dirs/demo")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="base config of both runs")
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="base config (model, data, schedule) of the runs"
+    )
     parser.add_argument("--iters", type=int, help="training iterations (default: the config's)")
     parser.add_argument("--num-train", type=int, default=200, help="generated training images")
     parser.add_argument("--num-val", type=int, default=50, help="generated validation images")
@@ -93,29 +236,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmengine.config import Config
 
-    from mmseg_marginal.datasets import generate_synthetic_streets
-
     start = time.time()
     if args.iters is not None and args.iters < 1:
         print(f"demo: error: --iters must be >= 1, got {args.iters}", file=sys.stderr)
         return 2
-    if not osp.isdir(osp.join(args.data_root, "img_dir", "train")):
-        print(
-            f"[demo] generating {args.num_train}+{args.num_val} street scenes in "
-            f"{args.data_root} (seed {args.seed})",
-            flush=True,
-        )
-        try:
-            generate_synthetic_streets(
-                args.data_root, num_train=args.num_train, num_val=args.num_val, seed=args.seed
-            )
-        except ValueError as err:
-            print(f"demo: error: {err}", file=sys.stderr)
-            return 2
-    else:
-        print(f"[demo] using the existing data in {args.data_root}", flush=True)
+    error = _prepare_data(args)
+    if error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return 2
     iters = args.iters or Config.fromfile(args.config).train_cfg.max_iters
-    runs = plan_runs(DEMO_LOSSES, [args.seed], iters)
+    runs = plan_runs([f"{name}={path}" for name, _, path in DEMO_LOSSES], [args.seed], iters)
     out_dir = osp.join(args.work_dir, "results")
     # Progress and ETA lines about every tenth of the training (every 20 iterations at most).
     options: Dict[str, Any] = {"default_hooks.logger.interval": max(1, min(20, iters // 10))}
@@ -143,7 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "GT % and pred %: mean over images of each class's share of the pixels\n"
     )
     print(demo_table(results))
-    print(f"\n[demo] total wall time {time.time() - start:.0f} s; results in {out_dir}")
+    print("\n" + write_png(results, osp.join(out_dir, PNG_NAME)))
+    print(f"[demo] total wall time {time.time() - start:.0f} s; results in {out_dir}")
     return 0
 
 

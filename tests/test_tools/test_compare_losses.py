@@ -12,7 +12,7 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "compare_losses.py"
-CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce.py")
+CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py")
 
 spec = importlib.util.spec_from_file_location("compare_losses", TOOL)
 cl = importlib.util.module_from_spec(spec)
@@ -57,7 +57,7 @@ def test_sweep_lambda_expands_marginal_losses_only():
 
 
 def test_loss_from_a_config_file():
-    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-800_synthetic-streets-128x256_ce-l1.py"
+    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce-l1.py"
     (run,) = cl.plan_runs([f"mine={path}"], [3], 5)
     assert run.name == "mine_seed3_iters5"
     assert run.loss_cfg["type"] == "CEMarginalLoss" and run.loss_cfg["temperature"] == 10.0

@@ -1,5 +1,7 @@
 # Procedural street scenes (mmseg_marginal.datasets.generate_synthetic_streets), 128x256, 9 classes.
-# Generate with `python tools/demo.py` (or generate_synthetic_streets('data/synthetic_streets')).
+# `python tools/demo.py` generates it (thing classes at Cityscapes' shares, its
+# DEMO_THING_PROPORTIONS); generate_synthetic_streets('data/synthetic_streets') gives the
+# generator's default shares.
 dataset_type = "SyntheticStreetsDataset"
 data_root = "data/synthetic_streets"
 crop_size = (128, 256)

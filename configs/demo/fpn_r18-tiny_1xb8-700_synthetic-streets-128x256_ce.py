@@ -1,6 +1,7 @@
 # Demo: tiny Semantic FPN (ResNetV1c-18 at half width, FPN neck 64, head 32, BN, from scratch) on
-# the built-in procedural street scenes (128x256, 9 classes), 800 iterations of batch 8, CE loss.
-# `python tools/demo.py` trains this config and its CE + L1 sibling and prints the comparison.
+# the built-in procedural street scenes (128x256, 9 classes), 700 iterations of batch 8, CE loss.
+# `python tools/demo.py` trains this config and its -log Dice and CE + L1 siblings and prints
+# the comparison.
 _base_ = [
     "../_base_/models/fpn_r18-half.py",
     "../_base_/datasets/synthetic_streets.py",
@@ -15,7 +16,7 @@ model = dict(
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=32, num_classes=9),
 )
 # From scratch: AdamW with a poly decay (the same for every loss), mmseg's loops and hooks.
-max_iters = 800
+max_iters = 700
 optimizer = dict(_delete_=True, type="AdamW", lr=2e-3, weight_decay=1e-4)
 optim_wrapper = dict(optimizer=optimizer)
 param_scheduler = [
