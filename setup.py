@@ -39,6 +39,7 @@ INSTALL_REQUIRES = [
     "regex",
     "numpy",
     "prettytable",
+    "scipy",  # BoundaryMetric's distance transforms (mmseg requires it as well)
 ]
 
 EXTRAS_REQUIRE = {

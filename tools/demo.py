@@ -109,16 +109,19 @@ def plot_proportions(results: Sequence[Dict[str, Any]], path: str) -> None:
         path: PNG to write.
 
     Raises:
-        ImportError: matplotlib is not installed.
+        MissingExtraError: matplotlib is not installed (an ``ImportError``; the message
+            names the ``analysis`` extra).
         ValueError: no result.
     """
     if not results:
         raise ValueError("no result to plot")
-    import matplotlib
+    import numpy as np
 
+    from mmseg_marginal.extras import require_extra
+
+    matplotlib = require_extra("matplotlib", "the proportions PNG of the demo")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     classes = results[0]["classes"]
     gt = np.array([results[0]["per_class"]["RegProp"][c] for c in classes], dtype=float)
@@ -166,7 +169,7 @@ def write_png(results: Sequence[Dict[str, Any]], path: str) -> str:
     try:
         plot_proportions(results, path)
     except ImportError as err:
-        return f"[demo] PNG skipped: matplotlib is not installed ({err})"
+        return f"[demo] PNG skipped: {err}"
     return f"[demo] per-class GT and predicted proportions of each loss: {path}"
 
 

@@ -201,6 +201,15 @@ def test_optional_packages_are_imported_only_through_require_extra(tmp_path):
     package_imports = set().union(
         *(_third_party_imports(f) for f in (REPO / "mmseg_marginal").rglob("*.py"))
     )
-    provided = {"torch", "mmcv", "mmengine", "mmseg", "numpy", "prettytable", "mmseg_marginal"}
+    provided = {
+        "torch",
+        "mmcv",
+        "mmengine",
+        "mmseg",
+        "numpy",
+        "prettytable",
+        "scipy",
+        "mmseg_marginal",
+    }
     provided.add("cv2")  # opencv-python, a requirement of mmengine
     assert package_imports <= provided, package_imports - provided

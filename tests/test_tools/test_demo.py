@@ -170,7 +170,10 @@ def test_png_skipped_in_one_line_without_matplotlib(tmp_path, monkeypatch):
     demo = _load_demo()
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     line = demo.write_png(_fake_results(demo, (30.0, 0.0, 20.0)), str(tmp_path / "p.png"))
-    assert line.startswith("[demo] PNG skipped: matplotlib is not installed (")
+    assert line == (
+        "[demo] PNG skipped: the proportions PNG of the demo needs matplotlib, which is not "
+        "installed: pip install 'mmseg_marginal[analysis]' (or pip install matplotlib)"
+    )
     assert "\n" not in line and not (tmp_path / "p.png").exists()
 
 
