@@ -277,6 +277,7 @@ def _fov_vessel_share(root: Path, stems) -> float:
     return float(np.mean(shares))
 
 
+@pytest.mark.drive
 @pytest.mark.slow
 def test_runner_trains_bce_l1_and_evaluates_dsc_hd95(tmp_path):
     """A few iterations of Ours(L1) on DRIVE through mmengine's Runner, then the validation

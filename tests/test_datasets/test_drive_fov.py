@@ -103,6 +103,7 @@ def test_needs_the_annotation():
         transform(dict(img_path="d/images/training/1.png", fov_path="d/masks/training/1_mask.png"))
 
 
+@pytest.mark.drive
 def test_real_drive_fov_share():
     """On the real data: the masks cover the disc; inside them vessels are 12.73 % of the
     validation pixels (the figure of the data's README, 8.76 % of the whole image)."""
