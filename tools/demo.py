@@ -9,7 +9,7 @@ progress and ETA lines), evaluates them on the validation split, prints per clas
 the ground-truth versus predicted proportion, and draws the proportions of the three losses in
 one PNG (needs matplotlib). A small comparison run by ``tools/compare_losses.py``'s code::
 
-    python tools/demo.py                # about 6 minutes on an idle 2-core CPU
+    python tools/demo.py                # about 20 minutes on an idle 2-core CPU (1225 s measured)
     python tools/demo.py --iters 50     # a quick look
 """
 
