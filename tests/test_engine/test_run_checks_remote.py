@@ -4,13 +4,9 @@ Checkpoints are served by a local HTTP server on 127.0.0.1 (a thread of the test
 stops with the test); a closed port stands for a URL that does not answer.
 """
 
-import functools
-import http.server
-import socket
-import threading
-
 import pytest
 import torch
+from local_http import closed_port_url, serve_folder
 from mmengine.config import Config
 
 import mmseg_marginal  # noqa: F401
@@ -26,28 +22,13 @@ from mmseg_marginal.engine.run_checks import (
 )
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
 @pytest.fixture
 def served(tmp_path):
     """(folder, base URL) of a local HTTP server; shut down after the test."""
     folder = tmp_path / "served"
     folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.timeout = 10
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_folder(folder) as base:
+        yield folder, base
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +36,6 @@ def hub_cache(tmp_path, monkeypatch):
     """mmengine downloads through torch hub: keep its cache inside the test's folder."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     run_checks._NOTED.clear()
-
-
-def closed_port_url(name: str) -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/{name}"  # nothing listens there any more
 
 
 def test_backend_detection_is_mmengines():

@@ -4,18 +4,15 @@ A local HTTP server on 127.0.0.1 (a thread of the test process, shut down with t
 a real checkpoint of the tiny test model; a closed port stands for a URL that does not answer.
 """
 
-import functools
-import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import torch
+from local_http import closed_port_url, serve_folder
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from tiny_data import make_tiny_dataset
@@ -24,11 +21,6 @@ import mmseg_marginal  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +37,8 @@ def served(tmp_path_factory):
         {"state_dict": {"decode_head.conv_seg.weight": torch.zeros(7, 32, 1, 1)}},
         folder / "seven.pth",
     )
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_folder(folder) as base:
+        yield folder, base
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +87,7 @@ def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
 def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
     _, base = served
     if case == "closed_port":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        url = f"http://127.0.0.1:{port}/tiny.pth"
+        url = closed_port_url("tiny.pth")
         expected = f"error: cannot download checkpoint {url}: "
     else:
         url = f"{base}/seven.pth"
