@@ -7,10 +7,12 @@ from .boundary_metric import (
     directed_surface_distances,
     hausdorff_distance,
 )
+from .classwise_iou_metric import ClasswiseIoUMetric
 from .proportion_metric import ProportionMetric, image_proportion_counts
 
 __all__ = [
     "BoundaryMetric",
+    "ClasswiseIoUMetric",
     "ProportionMetric",
     "binary_image_scores",
     "dice_score",
