@@ -20,7 +20,8 @@ CamVid, 4 losses, 3 seeds::
 
 λ sweep (losses without a λ run once, as references)::
 
-    python tools/compare_losses.py --config ... --losses bce-l1 dice-bce --sweep-lambda 0.01 0.1 1 10 ...
+    python tools/compare_losses.py --config ... --losses bce-l1 dice-bce \\
+        --sweep-lambda 0.01 0.1 1 10 ...
 """
 
 from __future__ import annotations

@@ -404,7 +404,7 @@ def plot_share_scatter(results: Sequence[Dict[str, Any]], path: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 6))
     top = 0.0
-    for i, (group, members) in enumerate(_groups(results).items()):
+    for i, members in enumerate(_groups(results).values()):
         by_image: Dict[str, List[Tuple[float, float]]] = {}
         for m in members:
             for rec in m.get("per_image") or []:
