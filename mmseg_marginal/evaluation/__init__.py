@@ -2,6 +2,6 @@
 foreground's DSC and HD-95."""
 
 from . import metrics  # noqa: F401
-from .metrics import BoundaryMetric, ProportionMetric
+from .metrics import BoundaryMetric, ClasswiseIoUMetric, ProportionMetric
 
-__all__ = ["BoundaryMetric", "ProportionMetric"]
+__all__ = ["BoundaryMetric", "ClasswiseIoUMetric", "ProportionMetric"]

@@ -32,7 +32,7 @@ from .results import (
     sweep_markdown,
     write_summary,
 )
-from .run import build_run_config, hardware, metrics_to_result, test_evaluators
+from .run import build_run_config, hardware, metrics_to_result, comparison_evaluators
 
 __all__ = [
     "ComparisonOutcome",
@@ -54,7 +54,7 @@ __all__ = [
     "summary_markdown",
     "sweep_markdown",
     "term_weight",
-    "test_evaluators",
+    "comparison_evaluators",
     "with_term_weight",
     "write_summary",
 ]

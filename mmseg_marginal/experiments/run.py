@@ -2,7 +2,7 @@
 
 :func:`train_and_evaluate` trains the run through mmengine's ``Runner.train()`` and evaluates
 it through ``Runner.test()`` (mmengine's ``TestLoop``) with the config's test evaluators, made
-to return the per-class and per-image values the comparison tabulates (:func:`test_evaluators`).
+to return the per-class and per-image values the comparison tabulates (:func:`comparison_evaluators`).
 The comparison (:mod:`.comparison`) runs it in a subprocess per run
 (``python -m mmseg_marginal.experiments run JOB RESULT``).
 """
@@ -88,7 +88,7 @@ def _set_data_root(dataset: Any, data_root: str) -> None:
         dataset["data_root"] = data_root
 
 
-def test_evaluators(cfg: Any) -> List[Dict[str, Any]]:
+def comparison_evaluators(cfg: Any) -> List[Dict[str, Any]]:
     """The config's test evaluators, made to report what a comparison tabulates.
 
     ``IoUMetric`` becomes :class:`~mmseg_marginal.evaluation.ClasswiseIoUMetric` (same
@@ -123,7 +123,7 @@ def build_run_config(
     """The base config with the run's loss, schedule length, seed and work dir.
 
     Validation during training is switched off (the run is tested once at the end, with
-    :func:`test_evaluators`); iteration-based parameter schedulers that ended at the base
+    :func:`comparison_evaluators`); iteration-based parameter schedulers that ended at the base
     config's last iteration (or after ``iters``) end at ``iters``, those that would begin after
     ``iters`` are dropped.
 
@@ -140,7 +140,7 @@ def build_run_config(
     cfg.val_cfg = None
     cfg.val_dataloader = None
     cfg.val_evaluator = None
-    cfg.test_evaluator = test_evaluators(cfg)
+    cfg.test_evaluator = comparison_evaluators(cfg)
     schedulers = cfg.get("param_scheduler", None) or []
     if isinstance(schedulers, dict):
         schedulers = [schedulers]
@@ -189,7 +189,7 @@ def _percent_or_none(value: Any) -> Optional[float]:
 def metrics_to_result(
     metrics: Dict[str, Any], classes: List[str], per_image: Optional[List[dict]] = None
 ) -> Dict[str, Any]:
-    """The result-JSON fields of ``Runner.test()``'s metrics (:func:`test_evaluators`).
+    """The result-JSON fields of ``Runner.test()``'s metrics (:func:`comparison_evaluators`).
 
     Returns:
         dict: ``classes``, ``aAcc``, ``mIoU`` (mean over the classes with an IoU, as in

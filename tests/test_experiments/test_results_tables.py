@@ -1,0 +1,202 @@
+"""mmseg_marginal.experiments.results: means and stds over seeds, the tables and the plots."""
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mmseg_marginal.experiments import (
+    RunSpec,
+    aggregate,
+    aggregate_binary,
+    binary_summary_markdown,
+    load_results,
+    plan_runs,
+    small_class_names,
+    summary_markdown,
+    sweep_markdown,
+    write_summary,
+)
+from mmseg_marginal.experiments.results import share_error, sweep_rows
+
+REPO = Path(__file__).resolve().parents[2]
+CAMVID = str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py")
+CE = dict(type="CrossEntropyLoss")
+
+
+def _spec(loss, seed, label=None, weight=None, cfg=None):
+    return RunSpec(loss, label or loss.upper(), cfg or CE, seed, 7, weight)
+
+
+def _fake_result(spec, ious, mae, gt=(50.0, 30.0, 15.0, 5.0)):
+    classes = ["a", "b", "c", "d"]
+    return dict(
+        run=spec.name,
+        _spec=spec,
+        config="x.py",
+        dataset="D",
+        data_root="r",
+        crop_size=[8, 8],
+        train_batch_size=2,
+        num_images=3,
+        iters=spec.iters,
+        seed=spec.seed,
+        train_time_s=120.0,
+        hardware=dict(cpu="cpu", cpu_count=2, device="cpu"),
+        classes=classes,
+        small_classes=None,
+        mIoU=sum(v for v in ious if v is not None) / len([v for v in ious if v is not None]),
+        mPropMAE=sum(mae) / 4,
+        per_class=dict(
+            IoU=dict(zip(classes, ious)),
+            PropMAE=dict(zip(classes, mae)),
+            PredProp=dict(zip(classes, gt)),
+            RegProp=dict(zip(classes, gt)),
+        ),
+    )
+
+
+def _runs():
+    return [_spec("ce", 0, "CE"), _spec("l1", 0, "CE + L1"), _spec("ce", 1, "CE")] + [
+        _spec("l1", 1, "CE + L1")
+    ]
+
+
+def test_summary_means_and_sample_std_over_seeds():
+    runs = _runs()
+    results = [
+        _fake_result(runs[0], [80, 60, 10, 0], [1, 2, 3, 4]),
+        _fake_result(runs[1], [90, 70, 20, 10], [1, 1, 1, 1]),
+        _fake_result(runs[2], [70, 40, 30, None], [3, 2, 1, 0]),
+    ]
+    rows = aggregate(results)
+    assert [r["group"] for r in rows] == ["ce", "l1"]
+    ce = rows[0]
+    assert ce["seeds"] == [0, 1]
+    assert ce["iou"]["a"] == pytest.approx((75.0, math.sqrt(50.0)))
+    assert ce["iou"]["d"] == (0.0, None)  # one seed has no IoU for d
+    # Small classes default to the 4 smallest GT proportions; mean over seeds of the means.
+    assert ce["small_classes"] == ["d", "c", "b", "a"]
+    assert ce["small_miou"][0] == pytest.approx((37.5 + 140 / 3) / 2)
+    assert rows[1]["iou"]["b"] == (70.0, None)
+    text = summary_markdown(results, runs)
+    assert "| CE | 2 | 75.0 ± 7.1 | 50.0 ± 14.1 | 20.0 ± 14.1 | 0.0 |" in text
+    assert "pending: l1_seed1_iters7" in text
+    assert "| GT | 50.0 | 30.0 | 15.0 | 5.0 |" in text
+    assert "Mean training time per run: ce 2 min, l1 2 min." in text
+
+
+def test_summary_leaves_resumed_runs_out_of_the_training_time():
+    runs = _runs()
+    results = [_fake_result(spec, [80, 60, 10, 0], [1, 2, 3, 4]) for spec in runs[:3]]
+    results[1]["train_time_s"] = 600.0
+    results[0]["resumed"] = True
+    results[0]["train_time_s"] = 60.0  # the last part only
+    results[2]["train_time_s"] = 300.0
+    rows = aggregate(results)
+    assert rows[0]["train_time_s"] == (300.0, None)
+    text = summary_markdown(results, runs)
+    assert "ce 5 min, l1 10 min." in text
+    assert "not averaged): ce_seed0_iters7." in text
+    results[2]["resumed"] = True
+    text = summary_markdown(results, runs)
+    assert "ce not measured (resumed), l1 10 min." in text
+
+
+def test_small_classes_given_must_exist():
+    result = _fake_result(_spec("ce", 0), [1, 2, 3, 4], [0, 0, 0, 0])
+    assert small_class_names(result, ["a", "b"]) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"small classes \['z'\]"):
+        small_class_names(result, ["z"])
+
+
+def _binary_result(spec, dsc, hd, shares):
+    """``shares``: (gt, pred) foreground share per image, fractions."""
+    per_image = [
+        dict(img_path=f"im{i}.png", gt_share=g, pred_share=p, dsc=0.5, hd95=1.0)
+        for i, (g, p) in enumerate(shares)
+    ]
+    gt = 100 * sum(g for g, _ in shares) / len(shares)
+    pred = 100 * sum(p for _, p in shares) / len(shares)
+    return dict(
+        _fake_result(spec, [1, 2, 3, 4], [0, 0, 0, 0]),
+        binary=dict(DSC=dsc, HD95=hd, GTShare=gt, PredShare=pred),
+        per_image=per_image,
+    )
+
+
+def test_binary_table_in_the_layout_of_table_2():
+    runs = [_spec("bce", 0, "BCE"), _spec("bce", 1, "BCE"), _spec("l1", 0, "BCE + L1")]
+    results = [
+        _binary_result(runs[0], 70.0, 20.0, [(0.10, 0.12), (0.20, 0.14)]),
+        _binary_result(runs[1], 72.0, 10.0, [(0.10, 0.10), (0.20, 0.20)]),
+        _binary_result(runs[2], 75.0, 8.0, [(0.10, 0.11), (0.20, 0.21)]),
+    ]
+    assert share_error(results[0]) == pytest.approx(4.0)  # (2 + 6) / 2 percent
+    rows = aggregate_binary(results)
+    assert rows[0]["dsc"] == pytest.approx((71.0, math.sqrt(2.0)))
+    assert rows[0]["hd95"] == pytest.approx((15.0, math.sqrt(50.0)))
+    assert rows[0]["pred_share"] == pytest.approx((14.0, math.sqrt(2.0)))
+    assert rows[0]["share_error"] == pytest.approx((2.0, math.sqrt(8.0)))
+    text = binary_summary_markdown(results, runs)
+    assert "| BCE | 2 | 71.0 ± 1.4 | 15.0 ± 7.1 | 15.00 | 14.00 ± 1.41 | 2.00 ± 2.83 |" in text
+    assert "| BCE + L1 | 1 | 75.0 | 8.0 | 15.00 | 16.00 | 1.00 |" in text
+    assert summary_markdown(results, runs) == text  # binary results get the binary table
+
+
+def test_sweep_rows_sorted_by_loss_and_lambda():
+    marg = dict(type="CEMarginalLoss", marginal_weight=1.0)
+    runs = [
+        RunSpec("l1", "x", dict(marg, marginal_weight=3.0), 0, 7, 3.0),
+        RunSpec("l1", "x", marg, 0, 7, None),  # the config's own λ = 1
+        RunSpec("l1", "x", dict(marg, marginal_weight=0.1), 0, 7, 0.1),
+        RunSpec("ce", "CE", CE, 0, 7),  # no λ: not in the sweep
+    ]
+    results = [
+        _binary_result(spec, d, 5.0, [(0.1, 0.1)]) for spec, d in zip(runs, (60, 70, 65, 50))
+    ]
+    rows = sweep_rows(results)
+    assert [(r["loss"], r["weight"], r["dsc"][0]) for r in rows] == [
+        ("l1", 0.1, 65),
+        ("l1", 1.0, 70),
+        ("l1", 3.0, 60),
+    ]
+    text = sweep_markdown(results, runs)
+    assert "| l1 | 0.1 | 1 | 65.0 | 5.0 | 10.00 |" in text
+    assert "Ground-truth foreground share: 10.00 %." in text
+
+
+def test_summary_only_reproduces_the_camvid_summary_byte_for_byte(tmp_path):
+    out = tmp_path / "camvid"
+    shutil.copytree(REPO / "results" / "camvid", out)
+    runs = plan_runs(["ce", "ce-l1", "ce-kl", "logdice-ce"], [0, 1, 2], 8000, config=CAMVID)
+    pytest.importorskip("matplotlib")
+    text = write_summary(str(out), runs)
+    expected = (REPO / "results" / "camvid" / "summary.md").read_text()
+    assert text == expected
+    assert (out / "summary.md").read_text() == expected
+    assert (out / "per_class.png").stat().st_size > 10000
+    # labels are those the runs were recorded with
+    assert [r["_spec"].label for r in load_results(str(out), runs)][:4] == [
+        "CE",
+        "CE + L1 (λ=1, τ=10)",
+        "CE + KL (λ=0.1, τ=10)",
+        "LogDiceCE (CE + 0.1·(-log Dice))",
+    ]
+
+
+def test_binary_plots_are_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    runs = [_spec("bce", 0, "BCE"), RunSpec("l1", "L1", [CE, dict(type="LabelMarginalLoss")], 0, 7)]
+    for spec, d in zip(runs, (60.0, 70.0)):
+        result = _binary_result(spec, d, 5.0, [(0.1, 0.12), (0.2, 0.15)])
+        result.pop("_spec")
+        result["spec"] = dict(label=spec.label)
+        (tmp_path / f"{spec.name}.json").write_text(__import__("json").dumps(result))
+    text = write_summary(str(tmp_path), runs)
+    assert "| L1 | 1 | 70.0 |" in text and (tmp_path / "scatter.png").stat().st_size > 5000
+    text = write_summary(str(tmp_path), runs, sweep=True)
+    assert "| l1 | 1 | 1 | 70.0 |" in text
+    assert (tmp_path / "lambda_sweep.png").stat().st_size > 5000
+    assert (tmp_path / "lambda_sweep.md").read_text() == text
