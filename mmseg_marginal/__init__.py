@@ -8,7 +8,7 @@ in ``HOOKS``) and allow-lists the classes of mmengine checkpoints for
     custom_imports = dict(imports=['mmseg_marginal'], allow_failed_imports=False)
 """
 
-from . import analysis, datasets, engine, evaluation, losses  # noqa: F401
+from . import datasets, engine, evaluation, losses  # noqa: F401
 from .version import __version__
 
 __all__ = ["__version__"]

@@ -21,15 +21,15 @@ from mmengine.runner import Runner
 
 import mmseg_marginal  # noqa: F401  (registers the components, allow-lists checkpoint classes)
 from mmseg_marginal.engine.checkpoint import CheckpointLoadError
-from mmseg_marginal.engine.launch import setup_cpu_distributed, shutdown_distributed
-from mmseg_marginal.engine.run_checks import (
+from mmseg_marginal.extras import explain_import_error
+from mmseg_marginal.utils.launch import setup_cpu_distributed, shutdown_distributed
+from mmseg_marginal.utils.run_checks import (
     RunCheckError,
     check_checkpoint_path,
     check_data_folders,
     check_loss_types,
     check_new_run_keeps_checkpoints,
 )
-from mmseg_marginal.extras import explain_import_error
 
 USER_ERRORS = (RunCheckError, CheckpointLoadError, FileNotFoundError)
 

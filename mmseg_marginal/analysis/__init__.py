@@ -1,5 +1,1 @@
-"""Analysis tools: the loss decomposition terms of Liu et al."""
-
-from .decomposition import loss_decomposition
-
-__all__ = ["loss_decomposition"]
+"""Analysis of trained models and results (used by tools/analysis)."""

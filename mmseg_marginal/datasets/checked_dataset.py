@@ -5,7 +5,7 @@ from typing import List
 
 from mmseg.datasets import BaseSegDataset
 
-from .folder_checks import list_image_annotation_pairs
+from .folder_checks import check_split_folders
 
 
 class CheckedSegDataset(BaseSegDataset):
@@ -41,7 +41,7 @@ class CheckedSegDataset(BaseSegDataset):
             )
         img_dir = self.data_prefix.get("img_path", None)
         if img_dir is not None and not self.ann_file:
-            list_image_annotation_pairs(
+            check_split_folders(
                 img_dir,
                 self.data_prefix.get("seg_map_path", None),
                 self.img_suffix,

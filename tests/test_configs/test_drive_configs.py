@@ -22,7 +22,7 @@ from PIL import Image
 
 import mmseg_marginal  # noqa: F401
 from mmseg_marginal.datasets import class_count_mismatch
-from mmseg_marginal.engine.run_checks import RunCheckError, check_data_folders
+from mmseg_marginal.utils.run_checks import RunCheckError, check_data_folders
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "drive_marginal"
 PREFIX = "unet-s4-c16_1xb8-1.5k_drive-fov-64x64"

@@ -13,8 +13,16 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 
-def _replace_sync_bn(node: Any) -> int:
-    """Replace ``type='SyncBN'`` by ``'BN'`` in a config tree; return how many were replaced."""
+def replace_sync_bn(node: Any) -> int:
+    """Replace ``type='SyncBN'`` by ``'BN'`` in a config tree, in place.
+
+    Args:
+        node (Any): A config dict (``cfg._cfg_dict`` for a whole ``Config``), list or value;
+            dicts and lists are searched at any depth.
+
+    Returns:
+        int: How many ``SyncBN`` entries were replaced.
+    """
     count = 0
     if isinstance(node, dict):
         for key, value in node.items():
@@ -22,10 +30,10 @@ def _replace_sync_bn(node: Any) -> int:
                 node[key] = "BN"
                 count += 1
             else:
-                count += _replace_sync_bn(value)
+                count += replace_sync_bn(value)
     elif isinstance(node, list):
         for value in node:
-            count += _replace_sync_bn(value)
+            count += replace_sync_bn(value)
     return count
 
 
@@ -52,7 +60,7 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend="gloo")
     cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None)
-    replaced = _replace_sync_bn(cfg._cfg_dict)
+    replaced = replace_sync_bn(cfg._cfg_dict)
     if replaced and int(os.environ.get("RANK", "0")) == 0:
         print_log(
             f"No CUDA: {replaced} SyncBN layer config(s) replaced by BN for this CPU run.",

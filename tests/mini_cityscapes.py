@@ -101,3 +101,34 @@ def write_tiny_config(path: Path, base: Path) -> Path:
     """
     path.write_text(TINY_CONFIG.format(base=str(base)))
     return path
+
+
+def write_tiny_checkpoint(folder: Path, base: Path) -> tuple[Path, Path]:
+    """The tiny config of ``base`` (:func:`write_tiny_config`) and a checkpoint of its randomly
+    initialised model (seed 0), written to ``folder``: ``(config, checkpoint)``."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    config = write_tiny_config(folder / "tiny_fpn_cityscapes.py", base)
+    cfg = Config.fromfile(str(config))
+    init_default_scope("mmseg")
+    from mmseg.registry import MODELS
+
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = folder / "tiny.pth"
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    return config, checkpoint
+
+
+def write_fewer_classes_checkpoint(checkpoint: Path, num_classes: int, path: Path) -> Path:
+    """A copy of ``checkpoint`` whose decode head predicts only its first ``num_classes``
+    classes (the head of a model trained on another dataset), written to ``path``."""
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    for key in ("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"):
+        state[key] = state[key][:num_classes]
+    torch.save({"state_dict": state}, path)
+    return path

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_marginal.analysis import loss_decomposition
-from mmseg_marginal.losses import ClasswiseDiceLoss, DiceBiasLoss
+from mmseg_marginal.losses import ClasswiseDiceLoss, DiceBiasLoss, loss_decomposition
 
 
 def _batch(seed: int = 0, b: int = 4, k: int = 6, h: int = 7, w: int = 9) -> tuple:

@@ -25,7 +25,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from ..losses.utils import (
+from .utils import (
     check_labels,
     class_counts,
     flatten_inputs,

@@ -24,7 +24,7 @@ from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import LocalBackend
 
 from ..datasets.class_checks import class_count_mismatch
-from ..datasets.folder_checks import list_image_annotation_pairs
+from ..datasets.folder_checks import check_split_folders
 
 
 class RunCheckError(ValueError):
@@ -52,7 +52,11 @@ _NOTED: set = set()
 
 
 def note_unchecked(what: str, path: Any, backend: str) -> None:
-    """Say once per path that a pre-run check skipped a path read through a remote backend."""
+    """Say once per path that a pre-run check skipped a path read through a remote backend.
+
+    The paths already noted are remembered for the life of the process; :func:`reset_notes`
+    forgets them.
+    """
     key = (what, str(path))
     if key in _NOTED:
         return
@@ -63,6 +67,12 @@ def note_unchecked(what: str, path: Any, backend: str) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def reset_notes() -> None:
+    """Forget which paths :func:`note_unchecked` has noted, so that each is noted again once
+    (for several runs, or tests, in one process)."""
+    _NOTED.clear()
 
 
 def _loss_cfgs(model_cfg: Any, where: str) -> Iterator[tuple[str, Any]]:
@@ -134,6 +144,10 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
     """The named dataloaders' folders exist, hold images, every image has its annotation, and
     each dataset has as many classes as the model's heads predict.
 
+    Every local leaf dataset of the dataloaders (through Concat/Repeat wrappers) is checked by
+    :func:`mmseg_marginal.datasets.folder_checks.check_split_folders`; the suffixes default to
+    those of the registered dataset class. Nothing is built and no image is read.
+
     Args:
         cfg (Config): The run's config.
         splits (tuple[str]): Which of ``train``/``val``/``test`` dataloaders to check; a split
@@ -161,32 +175,16 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
             if backend is not None:
                 note_unchecked(f"{where} (data_root)", root or paths[1], backend)
                 continue
-            if ann_file:
-                ann_path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
-                if not osp.isfile(ann_path):
-                    raise FileNotFoundError(
-                        f"split file not found: {osp.abspath(ann_path)} ({where}.ann_file)"
-                    )
-            if "img_path" not in prefix:
-                continue
-            img_dir = osp.join(root, prefix["img_path"])
-            ann_dir = osp.join(root, prefix["seg_map_path"]) if "seg_map_path" in prefix else None
-            if ann_file:  # the split file chooses the images: check only the folders
-                for key, folder in (("img_path", img_dir), ("seg_map_path", ann_dir)):
-                    if folder is not None and not osp.isdir(folder):
-                        raise FileNotFoundError(
-                            f"data folder not found: {osp.abspath(folder)} "
-                            f"({where}.data_prefix.{key})"
-                        )
-                continue
-            list_image_annotation_pairs(
-                img_dir,
-                ann_dir,
+            check_split_folders(
+                prefix.get("img_path"),
+                prefix.get("seg_map_path"),
                 ds.get("img_suffix", _dataset_default(ds.get("type"), "img_suffix", ".jpg")),
                 ds.get(
                     "seg_map_suffix", _dataset_default(ds.get("type"), "seg_map_suffix", ".png")
                 ),
-                where=f"{where}.data_prefix, data_root={root!r}",
+                ann_file=ann_file,
+                where=where,
+                data_root=root,
             )
 
 
@@ -290,7 +288,7 @@ def load_state_dict(checkpoint: str) -> dict:
     """
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .checkpoint import CheckpointLoadError
+    from ..engine.checkpoint import CheckpointLoadError
 
     if remote_backend(checkpoint) is None:
         checkpoint = osp.expanduser(checkpoint)

@@ -10,15 +10,15 @@ from local_http import closed_port_url, serve_folder
 from mmengine.config import Config
 
 import mmseg_marginal  # noqa: F401
-from mmseg_marginal.engine import run_checks
 from mmseg_marginal.engine.checkpoint import CheckpointLoadError
-from mmseg_marginal.engine.run_checks import (
+from mmseg_marginal.utils.run_checks import (
     RunCheckError,
     check_checkpoint_classes,
     check_checkpoint_path,
     check_data_folders,
     load_state_dict,
     remote_backend,
+    reset_notes,
 )
 
 
@@ -33,9 +33,10 @@ def served(tmp_path):
 
 @pytest.fixture(autouse=True)
 def hub_cache(tmp_path, monkeypatch):
-    """mmengine downloads through torch hub: keep its cache inside the test's folder."""
+    """mmengine downloads through torch hub: keep its cache inside the test's folder; every
+    test starts with no path noted yet."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    run_checks._NOTED.clear()
+    reset_notes()
 
 
 def test_backend_detection_is_mmengines():

@@ -1,46 +1,45 @@
-"""tools/cityscapes_submission.py on a generated miniature Cityscapes tree.
+"""Cityscapes submission (mmseg_marginal.utils.cityscapes_submission) on a miniature tree.
 
-The command runs a (tiny, randomly initialised) FPN of the Cityscapes config over
+``write_submission`` runs a (tiny, randomly initialised) FPN of the Cityscapes config over
 ``leftImg8bit/test`` and must produce a zip of one labelIds PNG per image, named
 ``<city>_<seq>_<frame>_leftImg8bit.png``, at the image's size and holding only the 19
 evaluated Cityscapes label ids. The PNG writer and packer, fed the ground truth, must score
 100% IoU with cityscapesscripts' own pixel-level evaluation, and 0% on an erased class; the
-zip the tool itself writes (val split) must score, class by class, the IoU of the model's own
-predictions.
+zip that ``write_submission`` writes (val split) must score, class by class, the IoU of the
+model's own predictions. The command line (tools/cityscapes_submission.py) is tested in
+tests/test_tools.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mini_cityscapes import (
+    EVAL_IDS,
+    ID_TO_TRAIN,
+    make_mini_cityscapes,
+    write_fewer_classes_checkpoint,
+    write_tiny_checkpoint,
+)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "test_configs"))
-from mini_cityscapes import (  # noqa: E402
-    EVAL_IDS,
-    ID_TO_TRAIN,
-    make_mini_cityscapes,
-    write_tiny_config,
+from mmseg_marginal.utils.cityscapes_submission import (
+    check_cityscapes_split,
+    pack_submission,
+    write_submission,
 )
 
-TOOL = REPO / "tools" / "cityscapes_submission.py"
+REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "configs/fpn_marginal/fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
-_spec = importlib.util.spec_from_file_location("cityscapes_submission", TOOL)
-submission = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(submission)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,17 +60,13 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The tiny config and a checkpoint of its randomly initialised model."""
-    folder = tmp_path_factory.mktemp("tiny")
-    config = write_tiny_config(folder / "tiny_fpn_cityscapes.py", BASE)
-    cfg = Config.fromfile(str(config))
-    init_default_scope("mmseg")
-    from mmseg.registry import MODELS
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny"), BASE)
 
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    checkpoint = folder / "tiny.pth"
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
-    return config, checkpoint
+
+def _write(config: Path, checkpoint: Path, out: Path, root: Path, split: str = "test") -> Path:
+    """``write_submission`` as the tool calls it: the config file loaded, no options."""
+    cfg = Config.fromfile(str(config))
+    return Path(write_submission(cfg, str(checkpoint), str(out), str(root), split))
 
 
 def _submission_names(images: list[Path]) -> set[str]:
@@ -83,8 +78,7 @@ def test_submission_zip_on_mini_cityscapes(tree, tiny, tmp_path: Path):
     root, images = tree
     config, checkpoint = tiny
     out = tmp_path / "out"
-    argv = [str(config), str(checkpoint), "--out", str(out), "--data-root", str(root)]
-    zip_path = Path(submission.main(argv))
+    zip_path = _write(config, checkpoint, out, root)
     assert zip_path == out / "cityscapes_test_submission.zip"
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
@@ -100,7 +94,8 @@ def test_submission_zip_on_mini_cityscapes(tree, tiny, tmp_path: Path):
 
 
 def _write_predictions(tmp_path: Path, images: list[Path], train_ids: list[np.ndarray]) -> Path:
-    """Write trainId maps through the tool's writer (mmseg's CityscapesMetric) and packer."""
+    """Write trainId maps through the submission's writer (mmseg's CityscapesMetric) and
+    packer."""
     init_default_scope("mmseg")
     from mmseg.registry import METRICS
 
@@ -111,9 +106,7 @@ def _write_predictions(tmp_path: Path, images: list[Path], train_ids: list[np.nd
     for image, pred in zip(images, train_ids):
         sample = dict(img_path=str(image), pred_sem_seg=dict(data=torch.from_numpy(pred)[None]))
         metric.process({}, [sample])
-    zip_path = submission.pack_submission(
-        str(png_dir), [str(p) for p in images], str(tmp_path / "s.zip")
-    )
+    zip_path = pack_submission(str(png_dir), [str(p) for p in images], str(tmp_path / "s.zip"))
     unzipped = tmp_path / "unzipped"
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(unzipped)
@@ -169,9 +162,8 @@ def test_missing_folder_is_named(tree, tiny, tmp_path: Path):
     config, checkpoint = tiny
     empty = tmp_path / "cityscapes"
     (empty / "leftImg8bit" / "test").mkdir(parents=True)
-    argv = [str(config), str(checkpoint), "--out", str(tmp_path / "o"), "--data-root", str(empty)]
     with pytest.raises(FileNotFoundError, match=str(empty / "gtFine" / "test")):
-        submission.main(argv)
+        _write(config, checkpoint, tmp_path / "o", empty)
 
 
 def test_image_without_annotation_is_named(tree, tmp_path: Path):
@@ -186,57 +178,24 @@ def test_image_without_annotation_is_named(tree, tmp_path: Path):
     victim = broken / victim.relative_to(root)
     victim.unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(f"annotation not found: {victim};")):
-        submission.check_cityscapes_split(str(broken), "test")
+        check_cityscapes_split(str(broken), "test")
     # and the complete tree passes, with one (image, annotation) pair per image
-    pairs = submission.check_cityscapes_split(str(root), "test")
+    pairs = check_cityscapes_split(str(root), "test")
     assert [Path(i).name for i, _ in pairs] == sorted(p.name for p in images["test"])
     assert all(os.path.isfile(a) for _, a in pairs)
 
 
-def test_checkpoint_with_other_class_count_names_both(tree, tiny, tmp_path, monkeypatch, capsys):
+def test_checkpoint_with_other_class_count_names_both(tree, tiny, tmp_path):
     root, _ = tree
     config, checkpoint = tiny
-    state = torch.load(checkpoint, weights_only=True)["state_dict"]
-    state["decode_head.conv_seg.weight"] = state["decode_head.conv_seg.weight"][:11]
-    state["decode_head.conv_seg.bias"] = state["decode_head.conv_seg.bias"][:11]
-    other = tmp_path / "camvid11.pth"
-    torch.save({"state_dict": state}, other)
-    argv = [str(config), str(other), "--out", str(tmp_path / "o"), "--data-root", str(root)]
+    other = write_fewer_classes_checkpoint(checkpoint, 11, tmp_path / "camvid11.pth")
     with pytest.raises(ValueError, match=r"predicts 11 classes .* num_classes=19"):
-        submission.main(argv)
-    # from the command line: one line on stderr, exit status 1
-    monkeypatch.setattr(sys, "argv", [str(TOOL), *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        submission.cli()
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "num_classes=19" in err[0]
+        _write(config, other, tmp_path / "o", root)
 
 
-@pytest.mark.slow
-def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
-    """Under torch.distributed.run (2 CPU ranks, gloo) each rank writes its share; one zip."""
-    root, images = tree
-    config, checkpoint = tiny
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(29500 + os.getpid() % 1000),
-        str(TOOL), str(config), str(checkpoint), "--out", str(out),
-        "--data-root", str(root), "--launcher", "pytorch",
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with zipfile.ZipFile(out / "cityscapes_test_submission.zip") as archive:
-        assert set(archive.namelist()) == _submission_names(images["test"])
-
-
-def _tool_zip_scores(tmp_path: Path, config: Path, checkpoint: Path, root: Path, images):
-    """Run the tool on the val split; score its own zip with cityscapesscripts."""
-    out = tmp_path / "out"
-    argv = [str(config), str(checkpoint), "--out", str(out), "--data-root", str(root)]
-    zip_path = Path(submission.main(argv + ["--split", "val"]))
+def _zip_scores(tmp_path: Path, config: Path, checkpoint: Path, root: Path, images):
+    """Write the submission of the val split; score its zip with cityscapesscripts."""
+    zip_path = _write(config, checkpoint, tmp_path / "out", root, split="val")
     unzipped = tmp_path / "unzipped"
     with zipfile.ZipFile(zip_path) as archive:
         assert set(archive.namelist()) == _submission_names(images["val"])
@@ -245,11 +204,11 @@ def _tool_zip_scores(tmp_path: Path, config: Path, checkpoint: Path, root: Path,
 
 
 @pytest.mark.slow
-def test_tool_zip_scored_by_cityscapesscripts(tree, tiny, tmp_path: Path):
-    """The zip the tool writes, scored by the server's pixel evaluation: (1) a model whose head
-    predicts 'car' everywhere scores IoU(car) = car pixels / evaluated pixels, 0 on the other
-    present classes; (2) for the random tiny model, every class's IoU equals the IoU of the
-    model's own predictions (mmseg's inference API) against the annotations."""
+def test_zip_scored_by_cityscapesscripts(tree, tiny, tmp_path: Path):
+    """The zip write_submission writes, scored by the server's pixel evaluation: (1) a model
+    whose head predicts 'car' everywhere scores IoU(car) = car pixels / evaluated pixels, 0 on
+    the other present classes; (2) for the random tiny model, every class's IoU equals the IoU
+    of the model's own predictions (mmseg's inference API) against the annotations."""
     from cityscapesscripts.helpers.labels import id2label
 
     root, images = tree
@@ -262,7 +221,7 @@ def test_tool_zip_scored_by_cityscapesscripts(tree, tiny, tmp_path: Path):
     state["decode_head.conv_seg.bias"] = bias
     car_only = tmp_path / "car_only.pth"
     torch.save({"state_dict": state, "meta": {}}, car_only)
-    scores = _tool_zip_scores(tmp_path / "car", config, car_only, root, images)
+    scores = _zip_scores(tmp_path / "car", config, car_only, root, images)
     gt = np.stack([np.array(Image.open(f)) for f in _gt(images["val"], "_gtFine_labelIds.png")])
     evaluated = np.isin(gt, EVAL_IDS)
     assert scores["car"] == pytest.approx((gt == 26).sum() / evaluated.sum(), rel=1e-12)
@@ -274,7 +233,7 @@ def test_tool_zip_scored_by_cityscapesscripts(tree, tiny, tmp_path: Path):
 
     # (2) the random model: per-class IoU of the server equals the IoU of the model's own
     # predictions (mmseg's inference API) against the trainId annotations
-    scores = _tool_zip_scores(tmp_path / "random", config, checkpoint, root, images)
+    scores = _zip_scores(tmp_path / "random", config, checkpoint, root, images)
     from mmseg.apis import inference_model, init_model
 
     model = init_model(str(config), str(checkpoint), device="cpu")

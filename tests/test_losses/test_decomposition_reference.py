@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from mmseg_marginal.analysis import loss_decomposition
+from mmseg_marginal.losses import loss_decomposition
 
 
 def _softmax(values: list, tau: float = 1.0) -> list:

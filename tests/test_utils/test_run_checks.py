@@ -5,8 +5,7 @@ import torch
 from mmengine.config import Config
 
 import mmseg_marginal  # noqa: F401
-from mmseg_marginal.engine.launch import _replace_sync_bn
-from mmseg_marginal.engine.run_checks import (
+from mmseg_marginal.utils.run_checks import (
     RunCheckError,
     check_checkpoint_classes,
     check_data_folders,
@@ -101,9 +100,3 @@ def test_new_run_never_overwrites_checkpoints(tmp_path):
     with pytest.raises(RunCheckError, match="already holds checkpoints \\(iter_4.pth\\)"):
         check_new_run_keeps_checkpoints(str(tmp_path), resume=False)
     check_new_run_keeps_checkpoints(str(tmp_path), resume=True)
-
-
-def test_sync_bn_replaced_everywhere():
-    cfg = dict(a=dict(type="SyncBN"), b=[dict(norm=dict(type="SyncBN")), dict(type="BN")])
-    assert _replace_sync_bn(cfg) == 2
-    assert cfg == dict(a=dict(type="BN"), b=[dict(norm=dict(type="BN")), dict(type="BN")])
