@@ -48,7 +48,7 @@ def check_data(
     from mmengine.registry import init_default_scope
 
     import mmseg_marginal  # noqa: F401  (registers the datasets)
-    from mmseg_marginal.engine.run_checks import check_data_folders
+    from mmseg_marginal.utils.run_checks import check_data_folders
 
     cfg = load_config(config, cfg_options=cfg_options, data_root=data_root)
     init_default_scope(cfg.get("default_scope", "mmseg"))

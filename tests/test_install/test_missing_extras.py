@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_require_extra_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    # import matplotlib now fails, also where an earlier test of this process imported it
+    for name in ["matplotlib"] + [m for m in sys.modules if m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError) as err:
         require_extra("matplotlib.pyplot", "the per-class plot")
     assert str(err.value) == (
@@ -51,16 +53,19 @@ def test_explain_follows_mmengines_reraise():
 
 
 def run_blocked(blocked: str, script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a tool as ``python script args`` with the package ``blocked`` made unimportable."""
+    """Run a tool as ``python script args`` with the package ``blocked`` made unimportable.
+
+    As ``python script`` does, the script's folder comes first on the import path (here through
+    ``PYTHONPATH``), then the repository.
+    """
     code = (
         "import runpy, sys\n"
         f"sys.modules[{blocked!r}] = None\n"
         f"sys.argv = {[str(script), *args]!r}\n"
-        f"sys.path.insert(0, {str(script.parent)!r})\n"
         f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
     )
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(script.parent), str(REPO), env.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
     )
