@@ -32,7 +32,7 @@ from .results import (
     sweep_markdown,
     write_summary,
 )
-from .run import build_run_config, hardware, metrics_to_result, comparison_evaluators
+from .run import build_run_config, comparison_evaluators, hardware, metrics_to_result
 
 __all__ = [
     "ComparisonOutcome",

@@ -2,7 +2,8 @@
 
 :func:`train_and_evaluate` trains the run through mmengine's ``Runner.train()`` and evaluates
 it through ``Runner.test()`` (mmengine's ``TestLoop``) with the config's test evaluators, made
-to return the per-class and per-image values the comparison tabulates (:func:`comparison_evaluators`).
+to return the per-class and per-image values the comparison tabulates
+(:func:`comparison_evaluators`).
 The comparison (:mod:`.comparison`) runs it in a subprocess per run
 (``python -m mmseg_marginal.experiments run JOB RESULT``).
 """
