@@ -32,14 +32,15 @@ The kernels run in one of two formulations of the same mathematics, chosen by wh
 * eager (``fusible=False``): one or two reused logits-sized buffers updated in place, ``bmm``
   for the class sums and ``bincount`` for the counts.
 
-Each formulation is the faster and leaner one where it runs. ``tools/benchmark_losses.py
---height 128 --width 256 --repeats 5 --device cpu`` (logits 2 x 19 x 128 x 256, 2 threads on a
-shared CPU) gives, as ratio of forward + backward time to mmseg's
-``CrossEntropyLoss(avg_non_ignore=True)``: CE + L1 compiled 1.63x (6 MiB peak extra memory),
-eager 3.50x (12 MiB). Run the other way round, at the same size, the compiled formulation
-executed eagerly took 7.1x (35 MiB against 11 MiB for the eager one; 2-2.6x slower at 64 x 64
-to 256 x 512 pixels, 3x the memory), and the eager formulation compiled 2.2x against 1.95x for
-the compiled one in the same run (11 MiB against 6 MiB).
+Each formulation is the faster and leaner one where it runs. ``python
+tools/benchmark_losses.py --height 128 --width 256 --repeats 5 --device cpu`` (logits
+2 x 19 x 128 x 256, float32; a 2-core CPU) times forward + backward against mmseg's
+``CrossEntropyLoss(avg_non_ignore=True)``: CE + L1 compiled 1.63x, eager 3.50x on the idle
+machine (6 and 12 MiB peak extra memory); 1.23-1.26x and 6.8-7.2x while another job kept one
+core busy; with ``--threads 1`` under that load 1.66-2.02x and 3.06-3.76x. Substituting one
+formulation for the other at that size, the fusible one run eagerly took 7.1x and 35 MiB
+(against 3.6x and 11 MiB for the eager one in the same run; 2-2.6x its time from 64 x 64 to
+256 x 512 pixels), and the eager one compiled 2.2x and 11 MiB (against 1.95x and 6 MiB).
 
 Compilation is used for large float32 inputs (``compile='auto'``); any failure falls back to
 eager with one logged warning. Set the environment variable ``MMSEG_MARGINAL_COMPILE=0`` to
