@@ -8,20 +8,21 @@ the binary form ``L = BCE + lambda * R`` on one foreground logit.
 from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.losses.utils import get_class_weight
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .marginal import MarginalMixin, check_binary, check_call_overrides, non_negative
-from .utils import flatten_inputs, pixel_weight, valid_mask
+from .labels import valid_mask
+from .marginal import MarginalMixin
+from .utils import SegLoss, check_binary, flatten_inputs, non_negative, pixel_weight
 
 
 def binary_ce_sum(
     z: Tensor,
     lab: Tensor,
     valid: Tensor,
+    *,
     pos_weight: Optional[Tensor] = None,
     pixel_weight: Optional[Tensor] = None,
 ) -> Tensor:
@@ -57,7 +58,7 @@ def binary_ce_sum(
 
 
 @MODELS.register_module()
-class CEMarginalLoss(MarginalMixin, nn.Module):
+class CEMarginalLoss(MarginalMixin, SegLoss):
     """Cross-entropy plus label-marginal penalty, computed in one fused pass.
 
     .. math::
@@ -140,12 +141,17 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
         use_mask: bool = False,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
-        self._init_marginal(penalty, temperature, class_reduction, target, prior)
-        self._init_mmseg_keys(use_mask, reduction, loss_weight)
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        self._init_marginal(
+            penalty=penalty,
+            temperature=temperature,
+            class_reduction=class_reduction,
+            target=target,
+            prior=prior,
+            compile=compile,
+        )
+        self._init_mmseg_keys(use_mask=use_mask, reduction=reduction, loss_weight=loss_weight)
         self.marginal_weight = non_negative(marginal_weight, "marginal_weight", name)
         self.class_weight = get_class_weight(class_weight)
         self.use_sigmoid = bool(use_sigmoid)
@@ -158,8 +164,6 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
                     f"{class_weight!r}"
                 )
         self.avg_non_ignore = avg_non_ignore
-        self.compile = compile
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         """Extra repr."""
@@ -170,36 +174,19 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
             f"avg_non_ignore={self.avg_non_ignore}, loss_weight={self.loss_weight}"
         )
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        reduction_override: Optional[str] = None,
-        avg_factor: Optional[float] = None,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute ``loss_weight * (CE + marginal_weight * R)``.
+        """``CE + marginal_weight * R`` (before ``loss_weight``).
 
-        Args:
-            cls_score (Tensor): Logits ``(B, K, H, W)`` or ``(B, K, D, H, W)``, K >= 2 (K = 1
-                with ``use_sigmoid=True``).
-            label (Tensor): Labels ``(B, H, W)`` or ``(B, D, H, W)``.
-            weight (Tensor | None): Optional per-pixel CE weight, shape of ``label``.
-            ignore_index (int | None): Label to ignore. Default: 255.
-            reduction_override (str | None): None or ``'mean'`` (others raise ``ValueError``).
-            avg_factor (None): Must be None.
-
-        Returns:
-            Tensor: Scalar loss.
+        ``logits`` has K >= 2 channels (K = 1 with ``use_sigmoid=True``); ``weight`` is an
+        optional per-pixel CE weight, shape of ``label``. Shapes as in ``forward``.
         """
         name = type(self).__name__
-        check_call_overrides(name, reduction_override, avg_factor)
-        z, lab = flatten_inputs(cls_score, label, name)
+        z, lab = flatten_inputs(logits, label, name)
         pix_w = pixel_weight(weight, lab, name)
-        if check_binary(z, self.use_sigmoid, name):
-            return self._forward_binary(z, lab, ignore_index, pix_w)
+        if check_binary(z, use_sigmoid=self.use_sigmoid, name=name):
+            return self._loss_binary(z, lab, ignore_index=ignore_index, pix_w=pix_w)
         k = z.shape[1]
         cw = None
         if self.class_weight is not None:
@@ -207,34 +194,36 @@ class CEMarginalLoss(MarginalMixin, nn.Module):
             if cw.numel() != k:
                 raise ValueError(f"{name}: class_weight has {cw.numel()} entries for {k} classes")
         r, ce_sum, out = self._marginal_forward(
-            z, lab, ignore_index, False, True, cw, pix_w, self.compile
+            z,
+            lab,
+            ignore_index=ignore_index,
+            binary=False,
+            with_ce=True,
+            class_weight=cw,
+            pixel_weight=pix_w,
         )
         if self.avg_non_ignore:
             denom = out["ce_denom"]
         else:
             denom = z.new_tensor(float(lab.numel()))
         ce = ce_sum / (denom + torch.finfo(torch.float32).eps)
-        return self.loss_weight * (ce + self.marginal_weight * r)
+        return ce + self.marginal_weight * r
 
-    def _forward_binary(
-        self, z: Tensor, lab: Tensor, ignore_index: Optional[int], pix_w: Optional[Tensor]
+    def _loss_binary(
+        self, z: Tensor, lab: Tensor, *, ignore_index: Optional[int], pix_w: Optional[Tensor]
     ) -> Tensor:
-        """``loss_weight * (BCE + marginal_weight * R)`` for one foreground channel."""
+        """``BCE + marginal_weight * R`` for one foreground channel."""
         # the binary marginal statistics check the labels (in {0, 1} or ignored) first
-        r, _, out = self._marginal_forward(z, lab, ignore_index, True)
+        r, _, out = self._marginal_forward(z, lab, ignore_index=ignore_index, binary=True)
         pos_weight = None
         if self.class_weight is not None:
             pos_weight = torch.as_tensor(self.class_weight, dtype=z.dtype, device=z.device)
             pos_weight = pos_weight.reshape(())
-        ce_sum = binary_ce_sum(z, lab, valid_mask(lab, ignore_index), pos_weight, pix_w)
+        valid = valid_mask(lab, ignore_index)
+        ce_sum = binary_ce_sum(z, lab, valid, pos_weight=pos_weight, pixel_weight=pix_w)
         if self.avg_non_ignore:
             # mmseg: sum / (number of valid pixels + float32 eps)
             ce = ce_sum / (out["n_valid"].sum().to(z.dtype) + torch.finfo(torch.float32).eps)
         else:
             ce = ce_sum / lab.numel()  # mmseg: mean over all pixels, ignored ones counting 0
-        return self.loss_weight * (ce + self.marginal_weight * r)
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
+        return ce + self.marginal_weight * r

@@ -25,13 +25,8 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from .utils import (
-    check_labels,
-    class_counts,
-    flatten_inputs,
-    log_softmax_dim1,
-    weighted_class_sums,
-)
+from .labels import check_labels, class_counts, weighted_class_sums
+from .utils import flatten_inputs, log_softmax_dim1
 
 
 def loss_decomposition(

@@ -48,18 +48,19 @@ and ``DiceBiasLoss(class_reduction='mean')`` has the scale of the authors' multi
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .marginal import _normalize, check_binary, marginal_stats
+from .labels import check_labels, weighted_class_sums
+from .marginal import marginal_stats
 from .utils import (
     PROP_EPS,
-    check_labels,
+    SegLoss,
+    check_binary,
     flatten_inputs,
     log_softmax_dim1,
-    pixel_weight,
-    weighted_class_sums,
+    normalize_proportions,
+    valid_pixel_weight,
 )
 
 _REDUCTIONS = ("image", "batch")
@@ -103,26 +104,32 @@ def dice_statistics(
     z, lab = flatten_inputs(cls_score, label, name)
     # sums over all pixels: keep them out of autocast (fp16 would overflow past 65504)
     with torch.autocast(device_type=z.device.type, enabled=False):
-        return _dice_statistics(z, lab, weight, ignore_index, use_sigmoid, name, with_background)
+        return _dice_statistics(
+            z,
+            lab,
+            weight=weight,
+            ignore_index=ignore_index,
+            use_sigmoid=use_sigmoid,
+            name=name,
+            with_background=with_background,
+        )
 
 
 def _dice_statistics(
     z: Tensor,
     lab: Tensor,
+    *,
     weight: Optional[Tensor],
     ignore_index: Optional[int],
     use_sigmoid: bool,
     name: str,
-    with_background: bool = False,
+    with_background: bool,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    binary = check_binary(z, use_sigmoid, name)
+    binary = check_binary(z, use_sigmoid=use_sigmoid, name=name)
     k = 2 if binary else z.shape[1]
     valid = check_labels(lab, k, ignore_index)
     lab_c = torch.where(valid, lab, 0)
-    w = valid.to(z.dtype)
-    pw = pixel_weight(weight, lab, name)
-    if pw is not None:
-        w = w * pw.to(z.dtype)
+    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
     if binary:
         p = torch.sigmoid(z[:, 0])
         y = lab_c.to(z.dtype)
@@ -170,7 +177,7 @@ def _mean_over_all(per_class: Tensor, present: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class ClasswiseDiceLoss(nn.Module):
+class ClasswiseDiceLoss(SegLoss):
     """Per-class soft Dice loss, linear ``1 - Dice`` or logarithmic ``-log Dice``.
 
     ``loss = loss_weight * mean_b mean_{k present in b} f(Dice_bk)`` with ``f(d) = 1 - d``
@@ -217,7 +224,7 @@ class ClasswiseDiceLoss(nn.Module):
         absent: str = "skip",
         eps: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
         if not (smooth >= 0 and eps >= 0):
             raise ValueError(f"{name}: smooth and eps must be >= 0, got {smooth}, {eps}")
@@ -232,8 +239,6 @@ class ClasswiseDiceLoss(nn.Module):
         self.eps = float(eps)
         self.reduction = _check_choice("reduction", reduction, _REDUCTIONS, name)
         self.absent = _check_choice("absent", absent, _ABSENT, name)
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         return (
@@ -241,27 +246,18 @@ class ClasswiseDiceLoss(nn.Module):
             f"absent={self.absent!r}, smooth={self.smooth}, eps={self.eps}"
         )
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): Logits ``(B, K, *spatial)``.
-            label (Tensor): Labels ``(B, *spatial)``.
-            weight (Tensor | None): Optional per-pixel weight multiplying each pixel's terms.
-            ignore_index (int | None): Label to ignore. Default: 255.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
+        """``mean_b mean_k f(Dice_bk)`` (before ``loss_weight``); ``weight`` is an optional
+        per-pixel weight multiplying each pixel's terms."""
         stats = dice_statistics(
-            cls_score, label, weight, ignore_index, self.use_sigmoid, type(self).__name__
+            logits,
+            label,
+            weight=weight,
+            ignore_index=ignore_index,
+            use_sigmoid=self.use_sigmoid,
+            name=type(self).__name__,
         )
         inter, size_p, size_g = _pool(stats, self.reduction)
         den = size_p + size_g + self.smooth
@@ -273,16 +269,11 @@ class ClasswiseDiceLoss(nn.Module):
         else:
             per_class = 1 - dice
         reduce = _mean_over_present if self.absent == "skip" else _mean_over_all
-        return self.loss_weight * reduce(per_class, size_g > 0)
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
+        return reduce(per_class, size_g > 0)
 
 
 @MODELS.register_module()
-class GeneralizedDiceLoss(nn.Module):
+class GeneralizedDiceLoss(SegLoss):
     """Generalized Dice loss (Sudre et al. 2017), multi-class softmax or binary sigmoid.
 
     .. math::
@@ -317,35 +308,29 @@ class GeneralizedDiceLoss(nn.Module):
         reduction: str = "image",
         eps: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
         if not eps >= 0:
             raise ValueError(f"{name}: eps must be >= 0, got {eps}")
         self.use_sigmoid = use_sigmoid
         self.reduction = _check_choice("reduction", reduction, _REDUCTIONS, name)
         self.eps = float(eps)
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         return f"use_sigmoid={self.use_sigmoid}, reduction={self.reduction!r}, eps={self.eps}"
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute the loss (arguments as :meth:`ClasswiseDiceLoss.forward`)."""
+        """``mean GDL`` (before ``loss_weight``; arguments as
+        :meth:`ClasswiseDiceLoss.compute_loss`)."""
         stats = dice_statistics(
-            cls_score,
+            logits,
             label,
-            weight,
-            ignore_index,
-            self.use_sigmoid,
-            type(self).__name__,
+            weight=weight,
+            ignore_index=ignore_index,
+            use_sigmoid=self.use_sigmoid,
+            name=type(self).__name__,
             with_background=True,
         )
         inter, size_p, size_g = _pool(stats, self.reduction)
@@ -362,16 +347,11 @@ class GeneralizedDiceLoss(nn.Module):
         # a unit without valid pixels gives 0 (a NaN in the logits still reaches num and den)
         empty = (size_g.sum(1) == 0).to(den.device)
         gdl = torch.where(empty, 0.0, 1 - num / torch.where(empty, torch.ones_like(den), den))
-        return self.loss_weight * gdl.mean()
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
+        return gdl.mean()
 
 
 @MODELS.register_module()
-class DiceBiasLoss(nn.Module):
+class DiceBiasLoss(SegLoss):
     """Label-marginal term of the Dice loss alone, ``DB = sum_k log(p_hat_k + y_hat_k)``.
 
     From Eq. 1 of Liu et al.: ``-sum_k log Dice_k = DF + DB - sum_k (log 2 + log y_hat_k)``.
@@ -411,7 +391,7 @@ class DiceBiasLoss(nn.Module):
         use_sigmoid: bool = False,
         class_reduction: str = "sum",
     ) -> None:
-        super().__init__()
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -424,8 +404,6 @@ class DiceBiasLoss(nn.Module):
         self.temperature = float(temperature)
         self.use_sigmoid = use_sigmoid
         self.class_reduction = class_reduction
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         return (
@@ -433,39 +411,31 @@ class DiceBiasLoss(nn.Module):
             f"class_reduction={self.class_reduction!r}"
         )
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute ``loss_weight * mean_b sum_{k present} log(p_hat_bk + y_hat_bk)`` (or the
-        variant chosen by ``use_sigmoid`` / ``class_reduction``)."""
+        """``mean_b sum_{k present} log(p_hat_bk + y_hat_bk)`` (or the variant chosen by
+        ``use_sigmoid`` / ``class_reduction``), before ``loss_weight``."""
         name = type(self).__name__
         if weight is not None:
             raise NotImplementedError(
                 f"{name} does not support a per-pixel `weight`: it is a constraint on "
                 "whole-image proportions"
             )
-        z, lab = flatten_inputs(cls_score, label, name)
-        binary = check_binary(z, self.use_sigmoid, name)
-        out = marginal_stats(z, lab, ignore_index, self.temperature, binary)
+        z, lab = flatten_inputs(logits, label, name)
+        binary = check_binary(z, use_sigmoid=self.use_sigmoid, name=name)
+        out = marginal_stats(
+            z, lab, ignore_index=ignore_index, temperature=self.temperature, binary=binary
+        )
         counts, n, psum = out["counts"], out["n_valid"], out["psum"]
-        y_hat = _normalize(counts.double(), n).to(z.dtype)
-        p_hat = _normalize(psum, n)
+        y_hat = normalize_proportions(counts.double(), n).to(z.dtype)
+        p_hat = normalize_proportions(psum, n)
         if binary:
             db1 = torch.log(p_hat[:, 1] + y_hat[:, 1] + PROP_EPS)
-            return self.loss_weight * torch.where(n > 0, db1, db1.new_zeros(())).mean()
+            return torch.where(n > 0, db1, db1.new_zeros(())).mean()
         if self.class_reduction == "mean":
             per_image = torch.log(p_hat + y_hat + PROP_EPS).mean(1)
-            return self.loss_weight * torch.where(n > 0, per_image, per_image.new_zeros(())).mean()
+            return torch.where(n > 0, per_image, per_image.new_zeros(())).mean()
         present = counts > 0
         terms = torch.where(present, torch.log(p_hat + y_hat), p_hat.new_zeros(()))
-        return self.loss_weight * terms.sum(1).mean()
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
+        return terms.sum(1).mean()

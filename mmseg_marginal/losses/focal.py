@@ -32,13 +32,12 @@ is the binary sigmoid focal loss on labels {0, 1} (``t_i = y_i``).
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .marginal import check_binary
-from .utils import check_labels, flatten_inputs, log_softmax_dim1, pixel_weight
+from .labels import check_labels
+from .utils import SegLoss, check_binary, flatten_inputs, log_softmax_dim1, valid_pixel_weight
 
 
 def _focal_term(one_minus_q: Tensor, gamma: float) -> Tensor:
@@ -67,16 +66,13 @@ def softmax_focal_loss(
     """
     name = "SoftmaxFocalLoss"
     z, lab = flatten_inputs(cls_score, label, name)
-    check_binary(z, False, name)
+    check_binary(z, use_sigmoid=False, name=name)
     valid = check_labels(lab, z.shape[1], ignore_index)
     lab_c = torch.where(valid, lab, 0)
     logp_y = torch.gather(log_softmax_dim1(z), 1, lab_c.unsqueeze(1)).squeeze(1)
     # 1 - p = -expm1(log p), accurate near p = 1
     per_pixel = -_focal_term(-torch.expm1(logp_y), gamma) * logp_y
-    w = valid.to(z.dtype)
-    pw = pixel_weight(weight, lab, name)
-    if pw is not None:
-        w = w * pw.to(z.dtype)
+    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
     denom = valid.sum().to(z.dtype) + torch.finfo(torch.float32).eps
     return (per_pixel * w).sum() / denom
 
@@ -119,17 +115,14 @@ def sigmoid_focal_loss(
     per_elem = _focal_term(-torch.expm1(-nll), gamma) * nll
     if alpha is not None:
         per_elem = per_elem * (alpha * target + (1 - alpha) * (1 - target))
-    w = valid.to(z.dtype)
-    pw = pixel_weight(weight, lab, name)
-    if pw is not None:
-        w = w * pw.to(z.dtype)
+    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
     # exact mean over the valid pixels; a batch without any gives 0
     denom = valid.sum().clamp_min(1).to(z.dtype)
     return (per_elem.sum(1) * w).sum() / denom
 
 
 @MODELS.register_module()
-class SoftmaxFocalLoss(nn.Module):
+class SoftmaxFocalLoss(SegLoss):
     """Focal loss module (mmseg loss conventions), softmax or sigmoid one-vs-rest.
 
     Args:
@@ -151,7 +144,7 @@ class SoftmaxFocalLoss(nn.Module):
         use_sigmoid: bool = False,
         alpha: Optional[float] = None,
     ) -> None:
-        super().__init__()
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
         if not gamma >= 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
@@ -167,33 +160,26 @@ class SoftmaxFocalLoss(nn.Module):
         self.gamma = float(gamma)
         self.use_sigmoid = use_sigmoid
         self.alpha = alpha
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, use_sigmoid={self.use_sigmoid}, alpha={self.alpha}"
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute ``loss_weight * FL`` (arguments as :func:`softmax_focal_loss`)."""
+        """``FL`` before ``loss_weight`` (arguments as :func:`softmax_focal_loss`)."""
         if self.use_sigmoid:
-            return self.loss_weight * sigmoid_focal_loss(
-                cls_score, label, self.gamma, self.alpha, weight, ignore_index
+            return sigmoid_focal_loss(
+                logits,
+                label,
+                gamma=self.gamma,
+                alpha=self.alpha,
+                weight=weight,
+                ignore_index=ignore_index,
             )
-        return self.loss_weight * softmax_focal_loss(
-            cls_score, label, self.gamma, weight, ignore_index
+        return softmax_focal_loss(
+            logits, label, gamma=self.gamma, weight=weight, ignore_index=ignore_index
         )
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
 
 
 @MODELS.register_module()
@@ -217,4 +203,10 @@ class SigmoidFocalLoss(SoftmaxFocalLoss):
         loss_weight: float = 1.0,
         loss_name: str = "loss_focal",
     ) -> None:
-        super().__init__(gamma, loss_weight, loss_name, use_sigmoid=True, alpha=alpha)
+        super().__init__(
+            gamma=gamma,
+            loss_weight=loss_weight,
+            loss_name=loss_name,
+            use_sigmoid=True,
+            alpha=alpha,
+        )

@@ -22,24 +22,25 @@ Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is 
 ``y log(y/p) + (1-y) log((1-y)/(1-p))`` (``class_reduction`` has no effect).
 """
 
-import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .fused import fused_marginal_stats
-from .utils import PROP_EPS, check_labels, class_counts, flatten_inputs
+from .fused import check_compile_mode, fused_marginal_stats
+from .labels import check_labels, class_counts
+from .utils import (
+    SegLoss,
+    check_binary,
+    check_call_overrides,
+    flatten_inputs,
+    non_negative,
+    normalize_proportions,
+)
 
 _PENALTIES = ("l1", "kl")
 _TARGETS = ("image", "batch", "prior")
-
-
-def _normalize(sums: Tensor, count: Tensor) -> Tensor:
-    """``(sums + eps) / (count + eps)`` with ``count`` broadcast over the class axis."""
-    return (sums + PROP_EPS) / (count.unsqueeze(-1).to(sums.dtype) + PROP_EPS)
 
 
 def gt_proportions(
@@ -64,12 +65,13 @@ def gt_proportions(
     valid = check_labels(lab, num_classes, ignore_index)
     counts = class_counts(lab, valid, num_classes)
     n = valid.sum(1)
-    return _normalize(counts.double(), n).float(), n
+    return normalize_proportions(counts.double(), n).float(), n
 
 
 def marginal_stats(
     z: Tensor,
     lab: Tensor,
+    *,
     ignore_index: Optional[int],
     temperature: float,
     binary: bool = False,
@@ -118,9 +120,16 @@ def marginal_stats(
             ce_denom=zero,
         )
     out = fused_marginal_stats(
-        z, lab, ignore_index, temperature, with_ce, class_weight, pixel_weight, with_argmax,
-        compile,
-    )  # fmt: skip
+        z,
+        lab,
+        ignore_index=ignore_index,
+        tau=temperature,
+        with_ce=with_ce,
+        class_weight=class_weight,
+        pixel_weight=pixel_weight,
+        with_argmax=with_argmax,
+        compile=compile,
+    )
     if bool(out.pop("n_bad") > 0):
         check_labels(lab, z.shape[1], ignore_index)  # raises with the offending values
     return out
@@ -150,9 +159,9 @@ def predicted_proportions(
         float64 logits).
     """
     z, lab = flatten_inputs(cls_score, label, "predicted_proportions")
-    binary = check_binary(z, use_sigmoid, "predicted_proportions")
-    out = marginal_stats(z, lab, ignore_index, temperature, binary)
-    return _normalize(out["psum"], out["n_valid"])
+    binary = check_binary(z, use_sigmoid=use_sigmoid, name="predicted_proportions")
+    out = marginal_stats(z, lab, ignore_index=ignore_index, temperature=temperature, binary=binary)
+    return normalize_proportions(out["psum"], out["n_valid"])
 
 
 def marginal_penalty(
@@ -221,47 +230,11 @@ def validate_prior(prior: Optional[Sequence[float]], target: str) -> Optional[Te
     return t
 
 
-def non_negative(value: float, what: str, name: str) -> float:
-    """``float(value)``; raise ``ValueError`` naming ``what`` unless it is finite and >= 0.
-
-    A negative weight on the marginal penalty would reward predicted proportions that differ
-    from the target ones (and a negative weight on a whole loss would ascend it).
-    """
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(
-            f"{name}: {what} must be a finite number >= 0, got {value!r} (a negative weight "
-            "ascends the loss; on the marginal penalty it rewards predicted class proportions "
-            "that differ from the target ones)"
-        )
-    return v
-
-
-def check_call_overrides(
-    name: str, reduction_override: Optional[str], avg_factor: Optional[float]
-) -> None:
-    """Refuse the per-call arguments of mmseg's losses that the marginal losses cannot honour.
-
-    ``reduction_override='none'`` is what mmseg's ``OHEMPixelSampler`` asks for when it has no
-    ``thresh``; a proportion penalty has no per-pixel value.
-    """
-    if reduction_override not in (None, "mean"):
-        raise ValueError(
-            f"{name}: reduction_override={reduction_override!r} is not supported: the loss is a "
-            "mean over pixels and images, with no per-pixel value (an OHEMPixelSampler needs a "
-            "`thresh` with this loss)"
-        )
-    if avg_factor is not None:
-        raise ValueError(
-            f"{name}: avg_factor={avg_factor!r} is not supported; the CE term is averaged over "
-            "the valid pixels (avg_non_ignore=True) or all pixels (avg_non_ignore=False)"
-        )
-
-
 class MarginalMixin:
-    """Shared configuration and computation of the two marginal-loss modules."""
+    """Shared configuration and computation of the two marginal-loss modules (mixed into
+    :class:`~mmseg_marginal.losses.utils.SegLoss`)."""
 
-    def _init_mmseg_keys(self, use_mask: bool, reduction: str, loss_weight: float) -> None:
+    def _init_mmseg_keys(self, *, use_mask: bool, reduction: str, loss_weight: float) -> None:
         """Check the keys of mmseg's ``CrossEntropyLoss`` dict that have one meaning here (a
         config that merges a marginal loss into a stock head carries them)."""
         name = type(self).__name__
@@ -281,11 +254,13 @@ class MarginalMixin:
 
     def _init_marginal(
         self,
+        *,
         penalty: str,
         temperature: float,
         class_reduction: Optional[str],
         target: str,
         prior: Optional[Sequence[float]],
+        compile: Union[bool, str],
     ) -> None:
         if penalty not in _PENALTIES:
             raise ValueError(f"penalty must be one of {_PENALTIES}, got {penalty!r}")
@@ -300,7 +275,12 @@ class MarginalMixin:
         self.class_reduction = class_reduction
         self.target = target
         self._prior = validate_prior(prior, target)
+        self.compile = check_compile_mode(compile)
         self.last_stats: Dict[str, Tensor] = {}
+
+    def check_call(self, *, reduction_override: Optional[str], avg_factor: Optional[float]) -> None:
+        """Refuse ``reduction_override`` other than None/``'mean'`` and any ``avg_factor``."""
+        check_call_overrides(type(self).__name__, reduction_override, avg_factor)
 
     def _prior_for(self, num_classes: int, binary: bool) -> Tensor:
         t = self._prior
@@ -319,38 +299,49 @@ class MarginalMixin:
         self,
         z: Tensor,
         lab: Tensor,
+        *,
         ignore_index: Optional[int],
         binary: bool,
         with_ce: bool = False,
         class_weight: Optional[Tensor] = None,
         pixel_weight: Optional[Tensor] = None,
-        compile: Union[bool, str] = "auto",
     ) -> Tuple[Tensor, Tensor, Dict[str, Optional[Tensor]]]:
         """Compute ``(R, ce_sum, stats)`` for flattened logits and labels (see
-        :func:`marginal_stats`); sets ``last_stats`` in training mode."""
+        :func:`marginal_stats`; the kernels run as ``self.compile`` says); sets ``last_stats``
+        in training mode."""
         out = marginal_stats(
-            z, lab, ignore_index, self.temperature, binary, with_ce, class_weight, pixel_weight,
-            self.training, compile,
-        )  # fmt: skip
+            z,
+            lab,
+            ignore_index=ignore_index,
+            temperature=self.temperature,
+            binary=binary,
+            with_ce=with_ce,
+            class_weight=class_weight,
+            pixel_weight=pixel_weight,
+            with_argmax=self.training,
+            compile=self.compile,
+        )
         psum, counts, n = out["psum"], out["counts"], out["n_valid"]
         if self.target == "batch":
             n_b = n.sum().reshape(1)
-            gt = _normalize(counts.sum(0, keepdim=True).double(), n_b).to(z.dtype)
-            pred = _normalize(psum.sum(0, keepdim=True), n_b)
+            gt = normalize_proportions(counts.sum(0, keepdim=True).double(), n_b).to(z.dtype)
+            pred = normalize_proportions(psum.sum(0, keepdim=True), n_b)
             has = n_b > 0
         else:
             if self.target == "prior":
                 gt = self._prior_for(z.shape[1], binary).to(z).unsqueeze(0)
             else:
-                gt = _normalize(counts.double(), n).to(z.dtype)
-            pred = _normalize(psum, n)
+                gt = normalize_proportions(counts.double(), n).to(z.dtype)
+            pred = normalize_proportions(psum, n)
             has = n > 0
-        r_img = marginal_penalty(gt, pred, self.penalty, self.class_reduction, binary)
+        r_img = marginal_penalty(
+            gt, pred, penalty=self.penalty, class_reduction=self.class_reduction, binary=binary
+        )
         r = torch.where(has, r_img, r_img.new_zeros(())).mean()
         if self.training:
             with torch.no_grad():
-                y_img = _normalize(counts.double(), n)
-                q_img = _normalize(out["am_counts"].double(), n)
+                y_img = normalize_proportions(counts.double(), n)
+                q_img = normalize_proportions(out["am_counts"].double(), n)
                 self.last_stats = {
                     "marginal": r.detach().float(),
                     "prop_mae": (y_img - q_img).abs().mean().float(),
@@ -359,7 +350,7 @@ class MarginalMixin:
 
 
 @MODELS.register_module()
-class LabelMarginalLoss(MarginalMixin, nn.Module):
+class LabelMarginalLoss(MarginalMixin, SegLoss):
     """Label-marginal regularizer ``R(y_hat, p_hat)`` (Liu et al., Eq. 5).
 
     Use it next to any loss in a ``loss_decode`` list::
@@ -428,10 +419,15 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
         use_mask: bool = False,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
-        self._init_marginal(penalty, temperature, class_reduction, target, prior)
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
+        self._init_marginal(
+            penalty=penalty,
+            temperature=temperature,
+            class_reduction=class_reduction,
+            target=target,
+            prior=prior,
+            compile=compile,
+        )
         name = type(self).__name__
         if class_weight is not None:
             raise ValueError(
@@ -444,12 +440,10 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
                 f"{name}: avg_non_ignore={avg_non_ignore!r} is not supported; proportions are "
                 "always taken over the valid (non-ignored) pixels"
             )
-        self._init_mmseg_keys(use_mask, reduction, loss_weight)
-        self.compile = compile
+        self._init_mmseg_keys(use_mask=use_mask, reduction=reduction, loss_weight=loss_weight)
         self.use_sigmoid = use_sigmoid
         self.avg_non_ignore = True
         self.class_weight = None
-        self._loss_name = loss_name
 
     def extra_repr(self) -> str:
         """Extra repr."""
@@ -459,60 +453,19 @@ class LabelMarginalLoss(MarginalMixin, nn.Module):
             f"use_sigmoid={self.use_sigmoid}, loss_weight={self.loss_weight}"
         )
 
-    def forward(
-        self,
-        cls_score: Tensor,
-        label: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = 255,
-        reduction_override: Optional[str] = None,
-        avg_factor: Optional[float] = None,
-        **kwargs,
+    def compute_loss(
+        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
     ) -> Tensor:
-        """Compute ``loss_weight * R``.
-
-        Args:
-            cls_score (Tensor): Logits ``(B, K, H, W)`` or ``(B, K, D, H, W)`` (``K = 1`` with
-                ``use_sigmoid=True``).
-            label (Tensor): Labels ``(B, H, W)`` or ``(B, D, H, W)``.
-            weight (Tensor | None): Must be None: a per-pixel weight has no meaning for a
-                proportion constraint.
-            ignore_index (int | None): Label to ignore. Default: 255.
-            reduction_override (str | None): None or ``'mean'`` (others raise ``ValueError``).
-            avg_factor (None): Must be None.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        check_call_overrides(type(self).__name__, reduction_override, avg_factor)
+        """``R`` (before ``loss_weight``); ``weight`` must be None: a per-pixel weight has no
+        meaning for a proportion constraint. Shapes as in ``forward``, ``K = 1`` with
+        ``use_sigmoid=True``."""
         if weight is not None:
             raise NotImplementedError(
                 "LabelMarginalLoss does not support a per-pixel `weight` (e.g. from a pixel "
                 "sampler): the label-marginal constraint is on whole-image proportions"
             )
-        z, lab = flatten_inputs(cls_score, label, type(self).__name__)
-        binary = check_binary(z, self.use_sigmoid, type(self).__name__)
-        r, _, _ = self._marginal_forward(z, lab, ignore_index, binary, compile=self.compile)
-        return self.loss_weight * r
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in mmseg's loss dict."""
-        return self._loss_name
-
-
-def check_binary(z: Tensor, use_sigmoid: bool, name: str) -> bool:
-    """Validate the channel count against ``use_sigmoid``; returns True in binary mode."""
-    c = z.shape[1]
-    if use_sigmoid:
-        if c != 1:
-            raise ValueError(
-                f"{name}: use_sigmoid=True is the binary mode and needs 1 logit channel, got {c}"
-            )
-        return True
-    if c < 2:
-        raise ValueError(
-            f"{name}: softmax mode needs at least 2 class channels, got {c}; use "
-            "use_sigmoid=True for a single foreground channel"
-        )
-    return False
+        name = type(self).__name__
+        z, lab = flatten_inputs(logits, label, name)
+        binary = check_binary(z, use_sigmoid=self.use_sigmoid, name=name)
+        r, _, _ = self._marginal_forward(z, lab, ignore_index=ignore_index, binary=binary)
+        return r

@@ -15,6 +15,14 @@ import torch._dynamo  # noqa: F401  (loaded before the APIs are removed: it impo
 from mmseg_marginal.losses import CEMarginalLoss, fused
 
 
+@pytest.fixture
+def fresh_compile_state():
+    """No earlier compilation failure of this process decides the path; none is left behind."""
+    fused.reset_compile_state()
+    yield
+    fused.reset_compile_state()
+
+
 def loss_and_grad(loss: torch.nn.Module, z: torch.Tensor, label: torch.Tensor):
     z = z.clone().requires_grad_(True)
     value = loss(z, label, ignore_index=255)
@@ -31,31 +39,30 @@ def logits():
     return z, label
 
 
-def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits):
+def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits, fresh_compile_state):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
-    monkeypatch.setattr(fused, "COMPILE_STATE", fused.CompileState())
     monkeypatch.delattr(torch.compiler, "is_compiling")
     calls = []
     # torch 2.0-2.2's own dynamo check (in 2.13 it would forward to the removed API)
     monkeypatch.setattr(torch._dynamo, "is_compiling", lambda: calls.append(1) or False)
-    assert fused.resolve_compile(True, torch.zeros(4, dtype=torch.float32)) is True
+    assert fused.is_compiling() is False
     assert calls  # the fallback was asked
+    assert fused.resolve_compile(True, torch.zeros(4, dtype=torch.float32)) is True
     got = loss_and_grad(CEMarginalLoss(penalty="l1", compile="auto"), z, label)  # small: eager
     assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
 
 
-def test_torch_before_2_0_without_compile(monkeypatch, logits):
+def test_torch_before_2_0_without_compile(monkeypatch, logits, fresh_compile_state):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
-    monkeypatch.setattr(fused, "COMPILE_STATE", fused.CompileState())
     # torch.compiler is a lazily loaded submodule: stand in an empty one (torch < 2.1 has none)
     monkeypatch.setattr(torch, "compiler", types.SimpleNamespace())
     monkeypatch.delattr(torch, "compile")
     assert not fused.compile_available()
     with monkeypatch.context() as inner:
         inner.setattr(torch, "_dynamo", None)  # torch < 2.0: no dynamo either
-        assert fused._is_compiling() is False
+        assert fused.is_compiling() is False
     for mode in (True, "auto"):
         got = loss_and_grad(CEMarginalLoss(penalty="l1", compile=mode), z, label)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])

@@ -2,8 +2,9 @@
 eager; a compiler failure falls back to eager once, visibly; ``compile='auto'`` switches at
 ``AUTO_COMPILE_MIN_NUMEL`` logits elements.
 
-Every test starts from a fresh :class:`~mmseg_marginal.losses.fused.CompileState`, so an earlier
-failure in the process cannot turn these tests into skips or into eager-versus-eager checks.
+Every test starts from a fresh compile state (``reset_compile_state``), so an earlier failure in
+the process cannot turn these tests into skips or into eager-versus-eager checks, and leaves a
+fresh one behind (its kernels may have been "compiled" by a stand-in ``torch.compile``).
 """
 
 import logging
@@ -12,18 +13,35 @@ import shutil
 import pytest
 import torch
 from loss_cases import random_batch
+from mmengine.logging import MMLogger
 
 from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
-from mmseg_marginal.losses import fused as fused_mod
-from mmseg_marginal.losses.fused import AUTO_COMPILE_MIN_NUMEL, compile_stats
+from mmseg_marginal.losses.fused import (
+    AUTO_COMPILE_MIN_NUMEL,
+    compile_available,
+    compile_stats,
+    reset_compile_state,
+    resolve_compile,
+)
 
 
 @pytest.fixture
 def fresh_compile_state(monkeypatch):
-    monkeypatch.setattr(fused_mod, "COMPILE_STATE", fused_mod.CompileState())
     monkeypatch.delenv("MMSEG_MARGINAL_COMPILE", raising=False)
-    assert fused_mod.compile_available()
-    return fused_mod.COMPILE_STATE
+    reset_compile_state()
+    assert compile_available()
+    assert compile_stats() == dict(compiled_calls=0, eager_calls=0, broken=False)
+    yield
+    reset_compile_state()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
 
 
 def _cxx_compiler():
@@ -47,16 +65,21 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, fresh_compile_state):
         raise RuntimeError("no compiler here")
 
     monkeypatch.setattr(torch, "compile", broken)
-    logged = []
-    monkeypatch.setattr(fused_mod, "print_log", lambda msg, **kw: logged.append((msg, kw)))
+    logger = MMLogger.get_current_instance()  # where the warning goes (logger="current")
+    handler = _Records()
+    logger.addHandler(handler)
     z, label = random_batch()
     z1 = z.clone().requires_grad_()
     z2 = z.clone().requires_grad_()
-    got = CEMarginalLoss(compile=True)(z1, label)
-    CEMarginalLoss(compile=True)(z1, label)  # already known broken: no second warning
-    assert len(logged) == 1 and "no compiler here" in logged[0][0]
-    assert "falling back to eager" in logged[0][0]
-    assert logged[0][1]["level"] == logging.WARNING
+    try:
+        got = CEMarginalLoss(compile=True)(z1, label)
+        CEMarginalLoss(compile=True)(z1, label)  # already known broken: no second warning
+    finally:
+        logger.removeHandler(handler)
+    logged = [r for r in handler.records if "torch.compile" in r.getMessage()]
+    assert len(logged) == 1 and "no compiler here" in logged[0].getMessage()
+    assert "falling back to eager" in logged[0].getMessage()
+    assert logged[0].levelno == logging.WARNING
     ref = CEMarginalLoss(compile=False)(z2, label)
     torch.testing.assert_close(got, ref)
     got.backward()
@@ -64,7 +87,7 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, fresh_compile_state):
     torch.testing.assert_close(z1.grad, z2.grad)
     # 3 forwards and 2 backwards, all eager
     assert compile_stats() == dict(compiled_calls=0, eager_calls=5, broken=True)
-    assert not fused_mod.resolve_compile(True, z)
+    assert not resolve_compile(True, z)
 
 
 def test_auto_compiles_from_the_threshold_on(monkeypatch, fresh_compile_state):
@@ -90,13 +113,13 @@ def test_auto_compiles_from_the_threshold_on(monkeypatch, fresh_compile_state):
         other = "eager_calls" if compiled else "compiled_calls"
         assert after[ran] == before[ran] + 1, (shape, dtype)
         assert after[other] == before[other], (shape, dtype)
-        assert fused_mod.resolve_compile("auto", z) is compiled
+        assert resolve_compile("auto", z) is compiled
     assert not compile_stats()["broken"]
 
 
 def test_compiled_math_matches_eager_kernels(monkeypatch, fresh_compile_state):
-    """The compiled-path formulation (``_fwd_math``/``_bwd_math``) run without compilation
-    equals the eager kernels, forward and backward, for CE + KL at tau != 1."""
+    """The compiled-path (fusible) formulation run without compilation equals the eager
+    kernels, forward and backward, for CE + KL at tau != 1."""
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
     z, label = random_batch(b=2, k=5, h=6, w=7)
     results = []

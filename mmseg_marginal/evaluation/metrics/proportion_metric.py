@@ -22,6 +22,8 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
+from ...losses.labels import class_counts, out_of_range_values, valid_mask
+
 _DENOMINATORS = ("valid", "all")
 
 
@@ -55,29 +57,30 @@ def image_proportion_counts(
             f"prediction shape {tuple(pred_label.shape)} differs from the ground-truth shape "
             f"{tuple(label.shape)}"
         )
-    pred_label = pred_label.long()
-    label = label.long()
-    if pred_label.numel() > 0:
-        low, high = int(pred_label.min()), int(pred_label.max())
-        if low < 0 or high >= num_classes:
-            bad = high if high >= num_classes else low
-            raise ValueError(
-                f"the prediction holds label {bad} but the dataset has {num_classes} classes "
-                f"(labels 0..{num_classes - 1})"
-            )
-    valid = label != ignore_index
-    gt_valid = label[valid]
-    if gt_valid.numel() > 0:
-        low, high = int(gt_valid.min()), int(gt_valid.max())
-        if low < 0 or high >= num_classes:
-            bad = high if high >= num_classes else low
-            raise ValueError(
-                f"the ground truth holds label {bad}, which is neither a class of the dataset "
-                f"(0..{num_classes - 1}) nor ignore_index={ignore_index}"
-            )
-    gt_counts = torch.bincount(gt_valid, minlength=num_classes).cpu()
-    pred_counts = torch.bincount(pred_label[valid], minlength=num_classes).cpu()
+    pred_label = pred_label.long().reshape(1, -1)
+    label = label.long().reshape(1, -1)
+    bad = out_of_range_values(pred_label, num_classes)
+    if bad:
+        raise ValueError(
+            f"the prediction holds label {_extreme(bad, num_classes)} but the dataset has "
+            f"{num_classes} classes (labels 0..{num_classes - 1})"
+        )
+    valid = valid_mask(label, ignore_index)
+    bad = out_of_range_values(label, num_classes, valid)
+    if bad:
+        raise ValueError(
+            f"the ground truth holds label {_extreme(bad, num_classes)}, which is neither a class "
+            f"of the dataset (0..{num_classes - 1}) nor ignore_index={ignore_index}"
+        )
+    gt_counts = class_counts(label, valid, num_classes)[0].cpu()
+    pred_counts = class_counts(pred_label, valid, num_classes)[0].cpu()
     return gt_counts, pred_counts, int(valid.sum()), int(label.numel())
+
+
+def _extreme(values: List[int], num_classes: int) -> int:
+    """The out-of-range label an error names: the largest one above the classes, if any, else
+    the smallest (negative) one."""
+    return values[-1] if values[-1] >= num_classes else values[0]
 
 
 @METRICS.register_module()

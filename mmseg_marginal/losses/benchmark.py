@@ -1,0 +1,249 @@
+"""Forward + backward time and peak memory of the losses, side by side.
+
+The measuring behind ``tools/benchmark_losses.py``. :func:`run_benchmark` builds random logits
+and labels, checks that the fused loss, the loss list and a float64 one-hot reference agree,
+then times every row of :func:`build_rows` (rows interleaved in each repeat, so that
+machine-load changes hit every row alike) and returns a markdown table:
+
+* time: min (and median) over ``repeats`` timed forward + backward steps after ``warmup``
+  untimed ones (the first warmup compiles the fused kernels of ``CEMarginalLoss``);
+* ratio: min time divided by the min time of mmseg's ``CrossEntropyLoss(avg_non_ignore=True)``;
+* peak extra memory (:func:`peak_extra_bytes`): on CPU, the peak resident set size during one
+  forward + backward minus the resident size just before it (``/proc/self/clear_refs`` resets
+  the peak; call :func:`pin_malloc` first so that freed tensors go back to the OS); on CUDA,
+  ``torch.cuda.max_memory_allocated`` minus the allocated memory before the step. It includes
+  the gradient of the logits (one logits-sized tensor for every row).
+"""
+
+import ctypes
+import gc
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmseg.models.losses import CrossEntropyLoss, DiceLoss
+from torch import Tensor
+
+from .ce_marginal import CEMarginalLoss
+from .dice import ClasswiseDiceLoss, GeneralizedDiceLoss
+from .focal import SoftmaxFocalLoss
+from .marginal import LabelMarginalLoss
+
+#: The ignored label of the benchmark's inputs.
+IGNORE = 255
+#: A benchmarked loss: ``fn(logits, label) -> scalar``.
+LossFn = Callable[[Tensor, Tensor], Tensor]
+#: Name of the row all ratios refer to (first row of :func:`build_rows`).
+BASELINE = "mmseg CrossEntropyLoss (avg_non_ignore)"
+
+
+def onehot_reference_ce_l1(tau: float = 10.0) -> LossFn:
+    """Straightforward CE + L1 marginal: one-hot labels, masks by elementwise products.
+
+    Args:
+        tau (float): Temperature of the predicted proportions. Default: 10.0.
+
+    Returns:
+        callable: ``fn(logits (B, K, H, W), label (B, H, W)) -> scalar``, ignoring
+        :data:`IGNORE`; equal to ``CEMarginalLoss('l1', temperature=tau)``.
+    """
+
+    def fn(z: Tensor, label: Tensor) -> Tensor:
+        k = z.shape[1]
+        valid = (label != IGNORE).to(z.dtype)
+        onehot = F.one_hot(label.clamp(max=k - 1) * (label != IGNORE), k)
+        onehot = onehot.permute(0, 3, 1, 2).to(z.dtype) * valid.unsqueeze(1)
+        ce = -(onehot * F.log_softmax(z, 1)).sum() / valid.sum()
+        n = valid.sum((1, 2)).unsqueeze(1)
+        s = F.softmax(tau * z, 1) * valid.unsqueeze(1)
+        p_hat = (s.sum((2, 3)) + 1e-10) / (n + 1e-10)
+        y_hat = (onehot.sum((2, 3)) + 1e-10) / (n + 1e-10)
+        return ce + (y_hat - p_hat).abs().mean()
+
+    return fn
+
+
+def build_rows() -> List[Tuple[str, LossFn]]:
+    """The benchmarked rows, :data:`BASELINE` first: ``(name, fn(logits, label) -> scalar)``."""
+    mm_ce = CrossEntropyLoss(avg_non_ignore=True)
+    mm_dice = DiceLoss(use_sigmoid=False, activate=True, ignore_index=IGNORE)
+    marginal = LabelMarginalLoss("l1", temperature=10.0)
+    ours_l1 = CEMarginalLoss("l1", marginal_weight=1.0, temperature=10.0)
+    ours_kl = CEMarginalLoss("kl", marginal_weight=0.1, temperature=10.0)
+    ours_eager = CEMarginalLoss("l1", marginal_weight=1.0, temperature=10.0, compile=False)
+    dice_lin, dice_log = ClasswiseDiceLoss(), ClasswiseDiceLoss(log=True)
+    gdice, focal = GeneralizedDiceLoss(), SoftmaxFocalLoss(gamma=2.0)
+
+    def ce(z: Tensor, y: Tensor) -> Tensor:
+        return mm_ce(z, y, ignore_index=IGNORE)
+
+    return [
+        (BASELINE, ce),
+        ("F.cross_entropy", lambda z, y: F.cross_entropy(z, y, ignore_index=IGNORE)),
+        ("CEMarginalLoss L1 tau=10 (fused)", lambda z, y: ours_l1(z, y, ignore_index=IGNORE)),
+        ("CEMarginalLoss KL lambda=0.1 (fused)", lambda z, y: ours_kl(z, y, ignore_index=IGNORE)),
+        (
+            "CEMarginalLoss L1 eager kernels (compile=False)",
+            lambda z, y: ours_eager(z, y, ignore_index=IGNORE),
+        ),
+        (
+            "CE + LabelMarginalLoss L1 (loss list, two modules)",
+            lambda z, y: ce(z, y) + marginal(z, y, ignore_index=IGNORE),
+        ),
+        ("one-hot reference CE + L1", onehot_reference_ce_l1()),
+        ("CE + 0.1 ClasswiseDiceLoss linear", lambda z, y: ce(z, y) + 0.1 * dice_lin(z, y)),
+        ("CE + 0.1 ClasswiseDiceLoss log", lambda z, y: ce(z, y) + 0.1 * dice_log(z, y)),
+        ("ClasswiseDiceLoss linear alone", lambda z, y: dice_lin(z, y)),
+        ("GeneralizedDiceLoss alone", lambda z, y: gdice(z, y)),
+        ("SoftmaxFocalLoss gamma=2", lambda z, y: focal(z, y)),
+        ("mmseg DiceLoss (reference, not ignore-correct)", lambda z, y: mm_dice(z, y)),
+    ]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_time(fn: LossFn, z: Tensor, label: Tensor) -> float:
+    """Seconds of one forward + backward of ``fn`` on the leaf logits ``z``."""
+    z.grad = None
+    _sync(z.device)
+    t0 = time.perf_counter()
+    fn(z, label).backward()
+    _sync(z.device)
+    return time.perf_counter() - t0
+
+
+def _proc_status() -> Dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmHWM", "VmRSS")):
+                key, val = line.split(":")
+                out[key] = int(val.split()[0]) * 1024
+    return out
+
+
+def peak_extra_bytes(fn: LossFn, z: Tensor, label: Tensor) -> Optional[int]:
+    """Peak memory of one forward + backward above the memory in use before it, in bytes
+    (see the module docstring); None where ``/proc/self`` cannot measure it."""
+    z.grad = None
+    gc.collect()
+    if z.device.type == "cuda":
+        torch.cuda.synchronize(z.device)
+        torch.cuda.reset_peak_memory_stats(z.device)
+        base = torch.cuda.memory_allocated(z.device)
+        fn(z, label).backward()
+        torch.cuda.synchronize(z.device)
+        return torch.cuda.max_memory_allocated(z.device) - base
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak RSS (VmHWM)
+        base = _proc_status()["VmRSS"]
+        fn(z, label).backward()
+        return _proc_status()["VmHWM"] - base
+    except OSError:
+        return None
+
+
+def pin_malloc() -> None:
+    """glibc: fixed 128 KiB mmap/trim thresholds for this process, so that its resident size
+    follows the live tensors (no-op without glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    except OSError:
+        pass
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def run_benchmark(
+    *,
+    batch: int,
+    classes: int,
+    height: int,
+    width: int,
+    repeats: int,
+    warmup: int,
+    ignore_frac: float,
+    device: torch.device,
+    rows: Optional[Sequence[str]] = None,
+    log: Callable[[str], None] = _stderr,
+) -> str:
+    """Benchmark the rows of :func:`build_rows` on random float32 inputs.
+
+    Args:
+        batch, classes, height, width (int): Logits shape ``(batch, classes, height, width)``.
+        repeats (int): Timed forward + backward steps of every row.
+        warmup (int): Untimed steps of every row before.
+        ignore_frac (float): Fraction of pixels labelled :data:`IGNORE`.
+        device (torch.device): Where the inputs live.
+        rows (Sequence[str] | None): Keep only the rows whose name contains one of these
+            (case-insensitive). Default: all.
+        log (callable): Receives the progress lines (sanity values, warmup times). Default:
+            printed to stderr.
+
+    Returns:
+        str: The markdown table (a header line, then one row per loss); the ratio column is
+        ``n/a`` when :data:`BASELINE` is filtered out.
+    """
+    g = torch.Generator().manual_seed(0)
+    shape = (batch, classes, height, width)
+    base = (torch.randn(shape, generator=g) * 3).to(device)
+    label = torch.randint(0, classes, (batch, height, width), generator=g)
+    label[torch.rand(label.shape, generator=g) < ignore_frac] = IGNORE
+    label = label.to(device)
+    table = build_rows()
+    if rows:
+        table = [r for r in table if any(s.lower() in r[0].lower() for s in rows)]
+    z = base.clone().requires_grad_()
+
+    # sanity: the fused loss equals the one-hot reference and the loss list
+    with torch.no_grad():
+        ref = onehot_reference_ce_l1()(base.double(), label).item()
+    fused = CEMarginalLoss("l1")(base, label).item()
+    listed = (
+        CrossEntropyLoss(avg_non_ignore=True)(base, label, ignore_index=IGNORE)
+        + LabelMarginalLoss("l1")(base, label)
+    ).item()
+    log(
+        f"[{device}] sanity: fused {fused:.6f}, loss list {listed:.6f}, one-hot reference "
+        f"(float64) {ref:.6f}"
+    )
+
+    for name, fn in table:  # warmup (compiles the fused kernels once)
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            step_time(fn, z, label)
+        log(f"[{device}] warmup {name}: {time.perf_counter() - t0:.1f}s")
+    times: Dict[str, List[float]] = {name: [] for name, _ in table}
+    for _ in range(repeats):
+        for name, fn in table:
+            times[name].append(step_time(fn, z, label))
+    mem = {name: peak_extra_bytes(fn, z, label) for name, fn in table}
+
+    base_t = min(times[BASELINE]) if BASELINE in times else None
+    logits_mib = base.numel() * base.element_size() / 2**20
+    lines = [
+        f"Device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; "
+        f"logits {tuple(shape)} float32 = {logits_mib:.0f} MiB, {ignore_frac:.0%} ignored "
+        f"pixels; forward + backward; {repeats} interleaved repeats after {warmup} warmup.",
+        "",
+        "| loss | time min (ms) | time median (ms) | ratio to mmseg CE | peak extra memory (MiB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, _ in table:
+        t_min, t_med = min(times[name]) * 1e3, statistics.median(times[name]) * 1e3
+        ratio = f"{min(times[name]) / base_t:.2f}x" if base_t else "n/a"
+        m = mem[name]
+        m_str = f"{m / 2**20:.0f}" if m is not None else "n/a"
+        lines.append(f"| {name} | {t_min:.1f} | {t_med:.1f} | {ratio} | {m_str} |")
+    return "\n".join(lines)

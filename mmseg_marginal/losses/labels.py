@@ -1,0 +1,152 @@
+"""Label bookkeeping shared by the losses, the fused kernels, the analysis and the metrics.
+
+Every function here works on integer label maps. The losses flatten them to ``(B, P)`` (one row
+per image, ``P`` pixels); :func:`valid_mask`, :func:`out_of_range_values` and
+:func:`check_labels` take any shape.
+
+* A pixel is *valid* when its label is not ``ignore_index`` (``None``: no label is ignored).
+* A valid label outside ``[0, K)`` is an error: :func:`check_labels` raises one ``ValueError``
+  naming the value; :func:`out_of_range_values` lists such values for callers that word their
+  own message (:func:`~mmseg_marginal.evaluation.metrics.image_proportion_counts`), and
+  :func:`label_masks` counts them without a host synchronization, so that it can run inside
+  ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`).
+* Per-class pixel counts come from ``torch.bincount`` on ``label + b * (K + 1)`` (one extra bin
+  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built;
+  inside compiled kernels they come from a comparison with the class indices instead (a
+  reduction that fuses with the rest of the kernel, where ``bincount``, whose output size
+  depends on the data, would break the graph).
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+
+def valid_mask(label: Tensor, ignore_index: Optional[int]) -> Tensor:
+    """Boolean mask, shape of ``label``, of the pixels whose label is not ``ignore_index``."""
+    if ignore_index is None:
+        return torch.ones_like(label, dtype=torch.bool)
+    return label != ignore_index
+
+
+def out_of_range_values(
+    label: Tensor, num_classes: int, valid: Optional[Tensor] = None
+) -> List[int]:
+    """Distinct label values outside ``[0, num_classes)``, in increasing order.
+
+    Args:
+        label (Tensor): Integer labels of any shape.
+        num_classes (int): Number of classes K.
+        valid (Tensor, optional): Boolean mask, shape of ``label``: only these pixels are
+            looked at (e.g. :func:`valid_mask`). Default: every pixel.
+
+    Returns:
+        list[int]: Empty when every (valid) label is a class index.
+    """
+    bad = (label < 0) | (label >= num_classes)
+    if valid is not None:
+        bad = bad & valid
+    if not bool(bad.any()):
+        return []
+    return torch.unique(label[bad]).tolist()
+
+
+def check_labels(
+    label: Tensor, num_classes: int, ignore_index: Optional[int], valid: Optional[Tensor] = None
+) -> Tensor:
+    """Raise if a non-ignored label is outside ``[0, num_classes)``.
+
+    Args:
+        label (Tensor): Integer labels of any shape.
+        num_classes (int): Number of classes K (2 in binary mode).
+        ignore_index (int | None): Label value to ignore.
+        valid (Tensor, optional): Precomputed :func:`valid_mask`.
+
+    Returns:
+        Tensor: The boolean valid mask.
+
+    Raises:
+        ValueError: Naming the smallest offending label value (and up to five of them).
+    """
+    if valid is None:
+        valid = valid_mask(label, ignore_index)
+    values = out_of_range_values(label, num_classes, valid)
+    if values:
+        raise ValueError(
+            f"label value {values[0]} is outside [0, {num_classes}) and is not ignore_index="
+            f"{ignore_index} (offending values: {values[:5]}); check num_classes, "
+            "reduce_zero_label and ignore_index"
+        )
+    return valid
+
+
+def label_masks(
+    label: Tensor, num_classes: int, ignore_index: Optional[int]
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Validity and clean labels without a host synchronization (traceable by dynamo).
+
+    A pixel is valid when its label is not ignored and lies in ``[0, num_classes)``; the other
+    non-ignored pixels are counted in ``n_bad`` (the caller raises through
+    :func:`check_labels` when it is positive).
+
+    Args:
+        label (Tensor): Integer labels of any shape.
+        num_classes (int): Number of classes K.
+        ignore_index (int | None): Label value to ignore.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: ``valid`` (bool, shape of ``label``), ``clean``
+        (``label`` with 0 at the invalid pixels, a safe index) and ``n_bad`` (0-dim int64).
+    """
+    not_ignored = valid_mask(label, ignore_index)
+    in_range = (label >= 0) & (label < num_classes)
+    n_bad = (not_ignored & ~in_range).sum()
+    valid = not_ignored & in_range
+    return valid, torch.where(valid, label, 0), n_bad
+
+
+def class_counts(
+    label: Tensor, valid: Tensor, num_classes: int, *, fusible: bool = False
+) -> Tensor:
+    """Per-image class pixel counts over the valid pixels.
+
+    Args:
+        label (Tensor): Labels ``(B, P)``, in ``[0, num_classes)`` where ``valid``.
+        valid (Tensor): Valid mask ``(B, P)``.
+        num_classes (int): K.
+        fusible (bool): Count by comparison with the class indices (a ``(B, K, P)`` reduction
+            that ``torch.compile`` fuses into the surrounding kernel) instead of by
+            ``bincount`` (no ``(B, K, P)`` temporary when run eagerly). Default: False.
+
+    Returns:
+        Tensor: Counts ``(B, K)`` as int64.
+    """
+    if fusible:
+        classes = torch.arange(num_classes, device=label.device).view(1, num_classes, 1)
+        return ((label.unsqueeze(1) == classes) & valid.unsqueeze(1)).sum(2)
+    b = label.shape[0]
+    k1 = num_classes + 1
+    offset = torch.arange(b, device=label.device).unsqueeze(1) * k1
+    idx = torch.where(valid, label, num_classes) + offset
+    counts = torch.bincount(idx.reshape(-1), minlength=b * k1).reshape(b, k1)
+    return counts[:, :num_classes]
+
+
+def weighted_class_sums(label: Tensor, values: Tensor, valid: Tensor, num_classes: int) -> Tensor:
+    """Per-image sums of ``values`` over the pixels of each GT class, ``(B, K)``.
+
+    Differentiable in ``values`` (``scatter_add``), used for the Dice intersections
+    ``sum_{i in Omega_k} p_ik`` from the gathered probability of the true class.
+
+    Args:
+        label (Tensor): Labels ``(B, P)``, in ``[0, num_classes)`` where ``valid``.
+        values (Tensor): Per-pixel values ``(B, P)``.
+        valid (Tensor): Valid mask ``(B, P)``; invalid pixels add nothing.
+        num_classes (int): K.
+    """
+    b = label.shape[0]
+    lab = torch.where(valid, label, num_classes)
+    out = values.new_zeros(b, num_classes + 1)
+    out = out.scatter_add(1, lab, torch.where(valid, values, values.new_zeros(())))
+    return out[:, :num_classes]

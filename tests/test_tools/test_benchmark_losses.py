@@ -1,0 +1,110 @@
+"""tools/benchmark_losses.py and the measuring behind it (mmseg_marginal.losses.benchmark)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmseg_marginal.losses import CEMarginalLoss
+from mmseg_marginal.losses.benchmark import (
+    BASELINE,
+    build_rows,
+    onehot_reference_ce_l1,
+    peak_extra_bytes,
+    run_benchmark,
+    step_time,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / "tools" / "benchmark_losses.py"
+TINY = dict(batch=2, classes=19, height=8, width=12, repeats=1, warmup=1, ignore_frac=0.05)
+HEADER = "| loss | time min (ms) | time median (ms) | ratio to mmseg CE | peak extra memory (MiB) |"
+
+
+def table_rows(text: str) -> list:
+    """The markdown rows (header first, separator left out) of the printed table(s)."""
+    return [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def row_names(rows: list) -> list:
+    return [r.split(" | ")[0][2:] for r in rows[1:]]
+
+
+def test_tiny_run_gives_every_row_and_the_sanity_line():
+    logged = []
+    table = run_benchmark(**TINY, device=torch.device("cpu"), log=logged.append)
+    assert table.startswith("Device: cpu (")
+    assert (
+        "logits (2, 19, 8, 12) float32" in table and "1 interleaved repeats after 1 warmup" in table
+    )
+    rows = table_rows(table)
+    assert rows[0] == HEADER
+    names = [name for name, _ in build_rows()]
+    assert names[0] == BASELINE and row_names(rows) == names
+    cells = [r.strip("| ").split(" | ") for r in rows[1:]]
+    assert cells[0][3] == "1.00x"
+    assert all(re.fullmatch(r"\d+\.\d\d", c[3][:-1]) and c[3].endswith("x") for c in cells)
+    # sanity line: the fused loss, the loss list and the float64 one-hot reference agree
+    sanity = re.fullmatch(
+        r"\[cpu\] sanity: fused (\S+), loss list (\S+), one-hot reference \(float64\) (\S+)",
+        logged[0],
+    )
+    fused, listed, ref = (float(v) for v in sanity.groups())
+    assert fused == pytest.approx(ref, abs=1e-5) and listed == pytest.approx(ref, abs=1e-5)
+    assert [line.split(": ")[0] for line in logged[1:]] == [f"[cpu] warmup {n}" for n in names]
+
+
+def test_row_filter_without_the_baseline_has_no_ratio():
+    table = run_benchmark(**TINY, device=torch.device("cpu"), rows=["FOCAL"], log=lambda m: None)
+    rows = table_rows(table)
+    assert row_names(rows) == ["SoftmaxFocalLoss gamma=2"]
+    assert rows[1].strip("| ").split(" | ")[3] == "n/a"
+
+
+def test_onehot_reference_equals_fused_loss():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64)
+    label = torch.randint(0, 5, (2, 6, 7), generator=g)
+    label[:, 0] = 255
+    ref = onehot_reference_ce_l1()(z, label)
+    torch.testing.assert_close(CEMarginalLoss("l1")(z, label), ref)
+    torch.testing.assert_close(
+        CEMarginalLoss("l1", temperature=2.0)(z, label), onehot_reference_ce_l1(2.0)(z, label)
+    )
+
+
+def test_one_step_is_timed_and_measured_with_a_fresh_gradient():
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    label = torch.zeros(2, 4, 4, dtype=torch.long)
+    calls = []
+
+    def fn(logits, lab):
+        calls.append(lab)
+        return (logits * logits).sum()
+
+    z.grad = torch.ones_like(z)  # left over from an earlier step: must not accumulate
+    assert step_time(fn, z, label) > 0
+    torch.testing.assert_close(z.grad, 2 * z.detach())
+    extra = peak_extra_bytes(fn, z, label)
+    assert extra is None or extra >= 0
+    torch.testing.assert_close(z.grad, 2 * z.detach())
+    assert len(calls) == 2 and all(c is label for c in calls)
+
+
+@pytest.mark.slow
+def test_command_line_prints_the_table(tmp_path):
+    cmd = [sys.executable, str(TOOL), "--height", "8", "--width", "12", "--repeats", "1"]
+    cmd += ["--warmup", "1", "--device", "cpu", "--threads", "1"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("Device: cpu (1 threads)")
+    rows = table_rows(proc.stdout)
+    assert rows[0] == HEADER
+    assert row_names(rows) == [name for name, _ in build_rows()]
+    assert f"| {BASELINE} |" in proc.stdout and "| 1.00x |" in proc.stdout
+    assert "[cpu] sanity: fused" in proc.stderr
