@@ -212,4 +212,6 @@ def test_optional_packages_are_imported_only_through_require_extra(tmp_path):
         "mmseg_marginal",
     }
     provided.add("cv2")  # opencv-python, a requirement of mmengine
+    # the [analysis] extra: imported only behind require_extra (the offenders check above)
+    provided.add("matplotlib")
     assert package_imports <= provided, package_imports - provided
