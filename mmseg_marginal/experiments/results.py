@@ -82,9 +82,16 @@ def _groups(results: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]
     return groups
 
 
-def _train_time(members: Sequence[Dict[str, Any]]) -> MeanStd:
-    # a resumed run's train_time_s covers only its last part: not averaged
-    return mean_std([m["train_time_s"] for m in members if not m.get("resumed", False)])
+def _group_row(group: str, members: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """The fields every aggregated row has: name, label, spec, seeds, training time."""
+    return dict(
+        group=group,
+        label=members[0]["_spec"].label,
+        spec=members[0]["_spec"],
+        seeds=[m["seed"] for m in members],
+        # a resumed run's train_time_s covers only its last part: not averaged
+        train_time_s=mean_std([m["train_time_s"] for m in members if not m.get("resumed", False)]),
+    )
 
 
 def aggregate(
@@ -114,10 +121,7 @@ def aggregate(
             small_vals.append(sum(vals) / len(vals) if vals else None)
         rows.append(
             dict(
-                group=group,
-                label=members[0]["_spec"].label,
-                spec=members[0]["_spec"],
-                seeds=[m["seed"] for m in members],
+                _group_row(group, members),
                 classes=classes,
                 small_classes=small_names,
                 iou=per_class("IoU"),
@@ -127,7 +131,6 @@ def aggregate(
                 miou=mean_std([m["mIoU"] for m in members]),
                 small_miou=mean_std(small_vals),
                 mprop_mae=mean_std([m["mPropMAE"] for m in members]),
-                train_time_s=_train_time(members),
             )
         )
     return rows
@@ -153,16 +156,12 @@ def aggregate_binary(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for group, members in _groups(results).items():
         rows.append(
             dict(
-                group=group,
-                label=members[0]["_spec"].label,
-                spec=members[0]["_spec"],
-                seeds=[m["seed"] for m in members],
+                _group_row(group, members),
                 dsc=mean_std([m["binary"]["DSC"] for m in members]),
                 hd95=mean_std([m["binary"]["HD95"] for m in members]),
                 gt_share=mean_std([m["binary"]["GTShare"] for m in members]),
                 pred_share=mean_std([m["binary"]["PredShare"] for m in members]),
                 share_error=mean_std([share_error(m) for m in members]),
-                train_time_s=_train_time(members),
             )
         )
     return rows
