@@ -402,7 +402,7 @@ def plot_share_scatter(results: Sequence[Dict[str, Any]], path: str) -> None:
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    top = 0.0
+    values: List[float] = []
     for i, members in enumerate(_groups(results).values()):
         by_image: Dict[str, List[Tuple[float, float]]] = {}
         for m in members:
@@ -412,9 +412,14 @@ def plot_share_scatter(results: Sequence[Dict[str, Any]], path: str) -> None:
                 )
         gt = [100 * v[0][0] for v in by_image.values()]
         pred = [100 * sum(p for _, p in v) / len(v) for v in by_image.values()]
-        top = max([top] + gt + pred)
+        values += gt + pred
         ax.scatter(gt, pred, s=18, color=f"C{i % 10}", label=members[0]["_spec"].label)
-    ax.plot([0, top * 1.05], [0, top * 1.05], color="k", lw=0.8)
+    if values:  # the diagonal (predicted share = true share) over the range of the points
+        margin = 0.05 * (max(values) - min(values)) + 0.1
+        ends = [max(0.0, min(values) - margin), max(values) + margin]
+        ax.plot(ends, ends, color="k", lw=0.8)
+        ax.set_xlim(*ends)
+        ax.set_ylim(*ends)
     ax.set_xlabel("ground-truth foreground share of the image (%)")
     ax.set_ylabel("predicted foreground share (%)")
     ax.grid(alpha=0.3)
