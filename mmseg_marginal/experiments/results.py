@@ -334,7 +334,7 @@ def sweep_markdown(results: Sequence[Dict[str, Any]], runs: Sequence[RunSpec]) -
             + [format_mean_std(*r["pred_share"], digits=2)]
             for r in rows
         ]
-        gt = format_mean_std(aggregate_binary(results)[0]["gt_share"][0], None, 2)
+        gt = format_mean_std(rows[0]["gt_share"][0] if rows else None, None, 2)
         lines.append(f"Ground-truth foreground share: {gt} %.")
         lines.append("")
     else:
@@ -450,8 +450,8 @@ def plot_lambda_sweep(results: Sequence[Dict[str, Any]], path: str) -> None:
                 color=f"C{i % 10}",
                 label=loss,
             )
-        if binary and key == "pred_share":
-            ax.axhline(aggregate_binary(results)[0]["gt_share"][0], color="k", lw=0.8, ls="--")
+        if binary and key == "pred_share" and rows:  # the GT share is every row's
+            ax.axhline(rows[0]["gt_share"][0], color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_xlabel("λ")
         ax.set_ylabel(title)
