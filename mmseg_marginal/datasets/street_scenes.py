@@ -47,6 +47,14 @@ DEFAULT_THING_PROPORTIONS: Dict[str, float] = {
     "person": 0.005,
     "sign": 0.002,
 }
+#: Cityscapes' mean pixel shares of car, person and traffic sign (poles carrying a sign add to the
+#: pole share): the thing shares of the street-scene comparison in ``configs/synthetic_streets``.
+CITYSCAPES_THING_PROPORTIONS: Dict[str, float] = {
+    "car": 0.07,
+    "pole": 0.002,
+    "person": 0.012,
+    "sign": 0.005,
+}
 #: Area in pixels of the smallest object that is drawn for each thing class.
 MIN_OBJECT_AREA: Dict[str, int] = {"car": 24, "pole": 12, "person": 20, "sign": 12}
 #: Things may not cover more than this share in total: stuff needs the rest.

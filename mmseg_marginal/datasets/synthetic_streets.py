@@ -21,6 +21,7 @@ from mmseg.registry import DATASETS
 
 from .checked_dataset import CheckedSegDataset
 from .street_scenes import (
+    CITYSCAPES_THING_PROPORTIONS,
     CLASSES,
     DEFAULT_THING_PROPORTIONS,
     PALETTE,
@@ -29,6 +30,7 @@ from .street_scenes import (
 )
 
 __all__ = [
+    "CITYSCAPES_THING_PROPORTIONS",
     "CLASSES",
     "DEFAULT_THING_PROPORTIONS",
     "PALETTE",
@@ -66,7 +68,7 @@ class SyntheticStreetsDataset(CheckedSegDataset):
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
+def check_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if not low <= int(value) <= high:
@@ -114,11 +116,11 @@ def generate_synthetic_streets(
     Raises:
         ValueError: impossible sizes, counts, seed or proportions.
     """
-    num_train = _check_int("num_train", num_train, 1, 10**6)
-    num_val = _check_int("num_val", num_val, 1, 10**6)
-    height = _check_int("height", height, MIN_SIZE, MAX_SIZE)
-    width = _check_int("width", width, MIN_SIZE, MAX_SIZE)
-    seed = _check_int("seed", seed, 0, 2**32 - 1)
+    num_train = check_int("num_train", num_train, 1, 10**6)
+    num_val = check_int("num_val", num_val, 1, 10**6)
+    height = check_int("height", height, MIN_SIZE, MAX_SIZE)
+    width = check_int("width", width, MIN_SIZE, MAX_SIZE)
+    seed = check_int("seed", seed, 0, 2**32 - 1)
     props = check_thing_proportions(thing_proportions, height, width)
     root = Path(root)
     counts = np.zeros(len(CLASSES), np.int64)

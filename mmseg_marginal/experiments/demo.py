@@ -1,9 +1,9 @@
 """The built-in demo: its losses, its data, its table and its plot.
 
-``tools/demo.py`` (``make demo``) generates procedural street scenes
-(:func:`~mmseg_marginal.datasets.generate_synthetic_streets`, thing classes at Cityscapes'
-pixel shares, :data:`DEMO_THING_PROPORTIONS`), trains the configs of ``configs/demo`` (CE,
-standalone -log Dice, CE + L1) one after the other with :func:`run_comparison`, and prints
+``tools/demo.py`` (``make demo``) generates procedural vessel images
+(:func:`~mmseg_marginal.datasets.generate_synthetic_vessels`: thin, low-contrast foreground,
+DRIVE's setting in miniature), trains the configs of ``configs/demo`` (BCE, 1 - Dice of the
+vessel, BCE + L1) one after the other with :func:`run_comparison`, and prints
 :func:`demo_table` and the path of :func:`write_png`'s plot.
 """
 
@@ -19,19 +19,13 @@ from .plan import plan_runs
 from .results import load_results
 
 #: The demo's base config, in the repository's ``configs/demo`` folder.
-DEMO_CONFIG_NAME = "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py"
+DEMO_CONFIG_NAME = "unet-s4-c16_1xb8-400_synthetic-vessels-64x64_bce.py"
 #: The demo's losses: (loss name, i.e. config suffix in ``configs/demo``, name in the table).
-DEMO_LOSSES = (("ce", "CE"), ("logdice", "-log Dice"), ("ce-l1", "CE + L1"))
+DEMO_LOSSES = (("bce", "CE"), ("dice", "1 - Dice"), ("bce-l1", "CE + L1"))
 DISPLAY_NAMES = dict(DEMO_LOSSES)
-#: Target mean pixel share of the thing classes in the demo's data: Cityscapes' shares of car,
-#: person and traffic sign (poles carrying a sign add to the pole share).
-DEMO_THING_PROPORTIONS: Dict[str, float] = {
-    "car": 0.07,
-    "pole": 0.002,
-    "person": 0.012,
-    "sign": 0.005,
-}
 PNG_NAME = "proportions.png"
+#: The generator of the demo's data, as its ``meta.json`` names it.
+GENERATOR = "mmseg_marginal.datasets.synthetic_vessels.generate_synthetic_vessels"
 
 
 def display_name(result: Dict[str, Any]) -> str:
@@ -46,7 +40,9 @@ def demo_table(results: Sequence[Dict[str, Any]]) -> str:
         results: result dicts of ``compare_losses`` (same dataset), in column order.
 
     Returns:
-        str: one row per class, then mIoU and the mean proportion error.
+        str: one row per class, then mIoU and the mean proportion error (per image, averaged
+        over the classes); for binary results (``result['binary']``) also the foreground's
+        per-image DSC and HD-95.
     """
     if not results:
         raise ValueError("no result to tabulate")
@@ -68,6 +64,14 @@ def demo_table(results: Sequence[Dict[str, Any]]) -> str:
         summary += [f"{r['mIoU']:.1f}", ""]
         mae += ["", f"{r['mPropMAE']:.2f}"]
     rows += [summary, mae]
+    if all("binary" in r for r in results):
+        # Binary runs: the foreground's per-image DSC and HD-95 (BoundaryMetric), mean over images.
+        for label, key in (("DSC (per image)", "DSC"), ("HD-95 px (per image)", "HD95")):
+            row = [label, ""]
+            for r in results:
+                value = r["binary"][key]
+                row += ["-" if value is None else f"{value:.1f}", ""]
+            rows.append(row)
     widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
 
     def line(cells: List[str]) -> str:
@@ -76,9 +80,9 @@ def demo_table(results: Sequence[Dict[str, Any]]) -> str:
         return " | ".join([first] + rest)
 
     out = [line(head), "-+-".join("-" * w for w in widths)]
-    out += [line(r) for r in rows[:-2]]
+    out += [line(r) for r in rows[: len(classes)]]
     out.append("-+-".join("-" * w for w in widths))
-    out += [line(r) for r in rows[-2:]]
+    out += [line(r) for r in rows[len(classes) :]]
     return "\n".join(out)
 
 
@@ -164,14 +168,9 @@ def prepare_demo_data(data_root: str, *, num_train: int, num_val: int, seed: int
     Returns:
         str | None: an error message, or None when the data is ready.
     """
-    from mmseg_marginal.datasets import generate_synthetic_streets
+    from mmseg_marginal.datasets import generate_synthetic_vessels
 
-    wanted = dict(
-        num_train=num_train,
-        num_val=num_val,
-        seed=seed,
-        thing_proportions=DEMO_THING_PROPORTIONS,
-    )
+    wanted = dict(num_train=num_train, num_val=num_val, seed=seed)
     meta_path = osp.join(data_root, "meta.json")
     if osp.isdir(osp.join(data_root, "img_dir", "train")):
         if not osp.isfile(meta_path):
@@ -180,6 +179,8 @@ def prepare_demo_data(data_root: str, *, num_train: int, num_val: int, seed: int
         with open(meta_path) as f:
             meta = json.load(f)
         changed = [k for k, v in wanted.items() if meta.get(k) != v]
+        if meta.get("generator") != GENERATOR:
+            changed.insert(0, "generator")
         if not changed:
             print(f"[demo] using the existing data in {data_root}", flush=True)
             return None
@@ -191,11 +192,11 @@ def prepare_demo_data(data_root: str, *, num_train: int, num_val: int, seed: int
         for sub in ("img_dir", "ann_dir"):
             shutil.rmtree(osp.join(data_root, sub), ignore_errors=True)
     print(
-        f"[demo] generating {num_train}+{num_val} street scenes in {data_root} (seed {seed})",
+        f"[demo] generating {num_train}+{num_val} vessel images in {data_root} (seed {seed})",
         flush=True,
     )
     try:
-        generate_synthetic_streets(data_root, **wanted)
+        generate_synthetic_vessels(data_root, **wanted)
     except ValueError as err:
         return str(err)
     return None

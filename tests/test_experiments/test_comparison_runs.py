@@ -10,7 +10,9 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 from mmseg_marginal.experiments import plan_runs, run_comparison, write_summary
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py")
+CONFIG = str(
+    REPO / "configs" / "synthetic_streets" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py"
+)
 DRIVE = str(REPO / "configs" / "drive_marginal" / "unet-s4-c16_1xb8-1.5k_drive-fov-64x64_bce.py")
 
 # Small and fast: 64x128 images, batch 2, no dataloader workers.

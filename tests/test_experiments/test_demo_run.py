@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 import mmseg_marginal.experiments.demo as demo
-from mmseg_marginal.datasets import generate_synthetic_streets
+from mmseg_marginal.datasets import generate_synthetic_streets, generate_synthetic_vessels
 from mmseg_marginal.experiments import plan_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def _fake_results(preds):
             dict(
                 _spec=run,
                 classes=["x", "y"],
-                dataset="SyntheticStreetsDataset",
+                dataset="SyntheticVesselsDataset",
                 num_images=2,
                 iters=2,
                 train_batch_size=2,
@@ -41,24 +41,34 @@ def _fake_results(preds):
     return results
 
 
-def test_demo_losses_are_ce_standalone_log_dice_and_ce_l1():
-    runs = plan_runs([n for n, _ in demo.DEMO_LOSSES], [0], 700, config=CONFIG)
+def test_demo_losses_are_bce_dice_and_bce_l1():
+    runs = plan_runs([n for n, _ in demo.DEMO_LOSSES], [0], 400, config=CONFIG)
     assert [r.name for r in runs] == [
-        "ce_seed0_iters700",
-        "logdice_seed0_iters700",
-        "ce-l1_seed0_iters700",
+        "bce_seed0_iters400",
+        "dice_seed0_iters400",
+        "bce-l1_seed0_iters400",
     ]
-    ce, dice, l1 = (r.loss_cfg for r in runs)
-    assert ce["type"] == "CrossEntropyLoss" and ce["loss_weight"] == 1.0
-    assert dice == dict(type="ClasswiseDiceLoss", log=True, loss_weight=1.0)
-    assert l1["type"] == "CEMarginalLoss" and l1["penalty"] == "l1"
-    assert (l1["marginal_weight"], l1["temperature"]) == (1.0, 10.0)
-    # One schedule for all three: the base config's (the loss configs only replace the loss).
+    bce, dice, l1 = (r.loss_cfg for r in runs)
+    assert bce["type"] == "CrossEntropyLoss" and bce["use_sigmoid"] is True
+    assert dice == dict(type="ClasswiseDiceLoss", log=False, use_sigmoid=True, loss_weight=1.0)
+    assert [term["type"] for term in l1] == ["CrossEntropyLoss", "LabelMarginalLoss"]
+    assert l1[0] == bce
+    marginal = l1[1]
+    assert (marginal["penalty"], marginal["temperature"], marginal["loss_weight"]) == (
+        "l1",
+        10.0,
+        1.0,
+    )
+    assert marginal["use_sigmoid"] is True
+    # One model and schedule for all three (the loss configs only replace the loss): a single
+    # foreground logit, 400 iterations.
     from mmengine.config import Config
 
-    paths = [CONFIG.replace("_ce.py", f"_{n}.py") for n, _ in demo.DEMO_LOSSES]
-    iters = {Config.fromfile(p).train_cfg.max_iters for p in paths}
-    assert iters == {700}
+    paths = [CONFIG.replace("_bce.py", f"_{n}.py") for n, _ in demo.DEMO_LOSSES]
+    cfgs = [Config.fromfile(p) for p in paths]
+    assert {c.train_cfg.max_iters for c in cfgs} == {400}
+    assert {c.model.decode_head.out_channels for c in cfgs} == {1}
+    assert {c.train_dataloader.dataset.type for c in cfgs} == {"SyntheticVesselsDataset"}
 
 
 def test_demo_table_layout():
@@ -69,8 +79,8 @@ def test_demo_table_layout():
         "GT %",
         "IoU CE",
         "pred % CE",
-        "IoU -log Dice",
-        "pred % -log Dice",
+        "IoU 1 - Dice",
+        "pred % 1 - Dice",
         "IoU CE + L1",
         "pred % CE + L1",
     ]
@@ -121,18 +131,43 @@ def test_png_skipped_in_one_line_without_matplotlib(tmp_path, monkeypatch):
     assert "\n" not in line and not (tmp_path / "p.png").exists()
 
 
+def test_demo_table_adds_dsc_and_hd95_rows_for_binary_results():
+    results = _fake_results((30.0, 10.0, 20.0))
+    for r, (dsc, hd) in zip(results, ((70.0, 4.25), (72.5, 3.0), (None, 5.0))):
+        r["binary"] = dict(DSC=dsc, HD95=hd)
+    lines = demo.demo_table(results).splitlines()
+    assert len(lines) == 2 + 2 + 1 + 4  # head, rule, 2 classes, rule, 4 summary rows
+    cells = [[c.strip() for c in line.split(" | ")] for line in lines[-2:]]
+    assert cells[0] == ["DSC (per image)", "", "70.0", "", "72.5", "", "-", ""]
+    assert cells[1] == ["HD-95 px (per image)", "", "4.2", "", "3.0", "", "5.0", ""]
+    # Without the binary block (multi-class results) there are no such rows.
+    assert "DSC" not in demo.demo_table(_fake_results((30.0, 10.0, 20.0)))
+
+
 def test_data_generated_with_other_arguments_is_generated_again(tmp_path, capsys):
     root = tmp_path / "d"
-    generate_synthetic_streets(root, num_train=2, num_val=1, seed=0)  # the generator's defaults
+    generate_synthetic_vessels(root, num_train=2, num_val=1, seed=0)
     stale = root / "img_dir" / "train" / "00001.png"
     assert stale.is_file()
     args = dict(num_train=1, num_val=1, seed=0)
     assert demo.prepare_demo_data(str(root), **args) is None
     out = capsys.readouterr().out
-    assert "generated with other num_train, thing_proportions: generating it again" in out
+    assert "generated with other num_train: generating it again" in out
     meta = json.loads((root / "meta.json").read_text())
-    assert meta["thing_proportions"] == demo.DEMO_THING_PROPORTIONS and meta["num_train"] == 1
+    assert meta["generator"] == demo.GENERATOR and meta["num_train"] == 1
     assert not stale.exists()  # the old second image is gone, not left in the split
     # Same arguments again: the data is used as it is.
     assert demo.prepare_demo_data(str(root), **args) is None
     assert "using the existing data" in capsys.readouterr().out
+
+
+def test_data_of_another_generator_is_replaced(tmp_path, capsys):
+    """Street scenes left in the demo's folder (its data before) are not trained on."""
+    root = tmp_path / "d"
+    generate_synthetic_streets(root, num_train=1, num_val=1, seed=0)
+    assert demo.prepare_demo_data(str(root), num_train=1, num_val=1, seed=0) is None
+    assert "generated with other generator: generating it again" in capsys.readouterr().out
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["generator"] == demo.GENERATOR
+    label = cv2.imread(str(root / "ann_dir" / "val" / "00000.png"), cv2.IMREAD_UNCHANGED)
+    assert label.shape == (64, 64) and set(label.ravel()) <= {0, 1}

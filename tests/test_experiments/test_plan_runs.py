@@ -15,7 +15,9 @@ from mmseg_marginal.experiments import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py")
+STREETS = str(
+    REPO / "configs" / "synthetic_streets" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py"
+)
 CAMVID = str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py")
 DRIVE = str(REPO / "configs" / "drive_marginal" / "unet-s4-c16_1xb8-1.5k_drive-fov-64x64_bce.py")
 CE = dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)
@@ -36,18 +38,18 @@ def test_sibling_configs_are_the_files_that_differ_in_the_loss_suffix():
         "logdice",
         "logdice-bce",
     ]
-    assert sibling_loss_configs(DEMO)["ce-l1"].endswith("synthetic-streets-128x256_ce-l1.py")
+    assert sibling_loss_configs(STREETS)["ce-l1"].endswith("synthetic-streets-128x256_ce-l1.py")
 
 
 def test_plan_runs_orders_seeds_outermost_and_reads_the_loss_of_each_config():
-    runs = plan_runs(["ce", "ce-l1"], [0, 1], 100, config=DEMO)
+    runs = plan_runs(["ce", "ce-l1"], [0, 1], 100, config=STREETS)
     assert [r.name for r in runs] == [
         "ce_seed0_iters100",
         "ce-l1_seed0_iters100",
         "ce_seed1_iters100",
         "ce-l1_seed1_iters100",
     ]
-    assert runs[1].loss_cfg == loss_of_config(sibling_loss_configs(DEMO)["ce-l1"])
+    assert runs[1].loss_cfg == loss_of_config(sibling_loss_configs(STREETS)["ce-l1"])
     assert runs[1].loss_cfg["type"] == "CEMarginalLoss"
     assert runs[1].loss_cfg["penalty"] == "l1" and runs[1].loss_cfg["marginal_weight"] == 1.0
     assert runs[0].label == "CE" and runs[1].label == "CE + L1 (λ=1, τ=10)"
@@ -75,7 +77,12 @@ def test_a_loss_takes_the_head_outputs_of_its_config():
 
 
 def test_loss_from_any_config_file():
-    path = REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce-l1.py"
+    path = (
+        REPO
+        / "configs"
+        / "synthetic_streets"
+        / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce-l1.py"
+    )
     (run,) = plan_runs([f"mine={path}"], [3], 5)
     assert run.name == "mine_seed3_iters5"
     assert run.loss_cfg["type"] == "CEMarginalLoss" and run.loss_cfg["temperature"] == 10.0
@@ -136,14 +143,18 @@ def test_describe_loss():
 @pytest.mark.parametrize(
     "args, kwargs, match",
     [
-        ((["nope"], [0], 10), dict(config=DEMO), r"unknown loss 'nope': no config <stem>_nope.py"),
+        (
+            (["nope"], [0], 10),
+            dict(config=STREETS),
+            r"unknown loss 'nope': no config <stem>_nope.py",
+        ),
         ((["ce"], [0], 10), {}, r"unknown loss 'ce'.*no --config given"),
-        (([], [0], 10), dict(config=DEMO), "no loss given"),
-        ((["ce"], [], 10), dict(config=DEMO), "no seed given"),
-        ((["ce"], [0, 0], 10), dict(config=DEMO), "duplicate seeds"),
-        ((["ce"], [-1], 10), dict(config=DEMO), "seeds must be >= 0"),
-        ((["ce"], [0], 0), dict(config=DEMO), "--iters must be >= 1"),
-        ((["ce", "ce"], [0], 10), dict(config=DEMO), "duplicate loss names"),
+        (([], [0], 10), dict(config=STREETS), "no loss given"),
+        ((["ce"], [], 10), dict(config=STREETS), "no seed given"),
+        ((["ce"], [0, 0], 10), dict(config=STREETS), "duplicate seeds"),
+        ((["ce"], [-1], 10), dict(config=STREETS), "seeds must be >= 0"),
+        ((["ce"], [0], 0), dict(config=STREETS), "--iters must be >= 1"),
+        ((["ce", "ce"], [0], 10), dict(config=STREETS), "duplicate loss names"),
     ],
 )
 def test_plan_runs_bad_input(args, kwargs, match):

@@ -13,7 +13,9 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "compare_losses.py"
 CAMVID = str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py")
-CONFIG = str(REPO / "configs" / "demo" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py")
+CONFIG = str(
+    REPO / "configs" / "synthetic_streets" / "fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py"
+)
 
 
 def _run(args, cwd):

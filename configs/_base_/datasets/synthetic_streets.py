@@ -1,6 +1,6 @@
 # Procedural street scenes (mmseg_marginal.datasets.generate_synthetic_streets), 128x256, 9 classes.
-# `python tools/demo.py` generates it (thing classes at Cityscapes' shares, its
-# DEMO_THING_PROPORTIONS); generate_synthetic_streets('data/synthetic_streets') gives the
+# configs/synthetic_streets/README.md generates it with the thing classes at Cityscapes' shares
+# (CITYSCAPES_THING_PROPORTIONS); generate_synthetic_streets('data/synthetic_streets') gives the
 # generator's default shares.
 dataset_type = "SyntheticStreetsDataset"
 data_root = "data/synthetic_streets"

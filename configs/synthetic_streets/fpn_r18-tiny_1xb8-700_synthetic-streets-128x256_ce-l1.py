@@ -1,4 +1,4 @@
-# Demo, CE + L1 label-marginal penalty ("Ours(L1)"): CE + 1.0 * mean_k |gt proportion_k - softmax(10 * logits) proportion_k|.
+# Street scenes, CE + L1 label-marginal penalty ("Ours(L1)"): CE + 1.0 * mean_k |gt proportion_k - softmax(10 * logits) proportion_k|.
 _base_ = "./fpn_r18-tiny_1xb8-700_synthetic-streets-128x256_ce.py"
 model = dict(
     decode_head=dict(
