@@ -91,7 +91,9 @@ def plot_proportions(results: Sequence[Dict[str, Any]], path: str) -> None:
 
     Top: the mean proportion (%) of each class, GT and each loss's prediction, on a log axis.
     Bottom: predicted / GT proportion per class (1 = the GT share; log axis); a class a loss
-    never predicts is drawn at the bottom of the axis and marked "0".
+    never predicts is drawn at the bottom of the axis and marked "0". When every class is
+    predicted within a factor 4 of its GT share, this axis is linear instead, and with at most
+    four classes each bar carries its ratio.
 
     Args:
         results: result dicts of ``compare_losses`` (same dataset), in bar order.
@@ -120,21 +122,31 @@ def plot_proportions(results: Sequence[Dict[str, Any]], path: str) -> None:
     x = np.arange(len(classes))
     width = 0.8 / (len(results) + 1)
     floor = 1e-2
+    ratios = [np.where(gt > 0, pred / np.where(gt > 0, gt, 1.0), np.nan) for pred in preds]
+    finite = np.concatenate([r[np.isfinite(r)] for r in ratios])
+    # Every class predicted within a factor 4 of its GT share: a linear ratio axis around 1 shows
+    # the differences; otherwise a log axis from 0.01 (a class never predicted drawn there).
+    linear = finite.size > 0 and finite.min() > 0.25 and finite.max() < 4.0
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     top.bar(x - 0.4 + width / 2, gt, width, color="0.55", label="GT")
-    for i, (r, pred) in enumerate(zip(results, preds), 1):
+    for i, (r, pred, ratio) in enumerate(zip(results, preds, ratios), 1):
         colour = f"C{i - 1}"
         offset = -0.4 + width / 2 + i * width
         top.bar(x + offset, np.maximum(pred, floor), width, color=colour, label=display_name(r))
-        ratio = np.where(gt > 0, pred / np.where(gt > 0, gt, 1.0), np.nan)
-        bottom.bar(x + offset, np.maximum(ratio, floor), width, color=colour)
+        heights = ratio if linear else np.maximum(ratio, floor)
+        bars = bottom.bar(x + offset, heights, width, color=colour)
+        if len(classes) <= 4:  # few bars: print each ratio on its bar
+            bottom.bar_label(bars, labels=[f"{v:.2f}" for v in ratio], fontsize=8)
         for j in np.flatnonzero(pred <= 0):
             bottom.text(x[j] + offset, floor * 1.15, "0", ha="center", va="bottom", fontsize=7)
     top.set_yscale("log")
     top.set_ylabel("mean proportion (%)")
     top.legend(fontsize=8, ncol=len(results) + 1)
-    bottom.set_yscale("log")
-    bottom.set_ylim(floor, max(2.0, float(np.nanmax([np.nanmax(p / gt) for p in preds])) * 1.3))
+    if linear:
+        bottom.set_ylim(min(0.8, finite.min() - 0.1), max(1.2, finite.max() + 0.15))
+    else:
+        bottom.set_yscale("log")
+        bottom.set_ylim(floor, max(2.0, float(finite.max()) * 1.3))
     bottom.axhline(1.0, color="k", lw=0.8)
     bottom.set_ylabel("predicted / GT proportion")
     bottom.set_xticks(x, classes, rotation=30, ha="right")

@@ -121,6 +121,33 @@ def test_png_of_the_proportions(tmp_path):
         demo.plot_proportions([], str(path))
 
 
+def test_png_of_close_proportions_has_a_linear_ratio_axis(tmp_path):
+    """Every class within a factor 4 of its GT share (the binary demo): linear axis, labels."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    real_savefig = plt.Figure.savefig
+
+    def keep_axes(fig, *args, **kwargs):
+        drawn["axes"] = fig.axes
+        return real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep_axes
+    try:
+        demo.plot_proportions(_fake_results((18.0, 24.0, 20.0)), str(tmp_path / "p.png"))
+    finally:
+        plt.Figure.savefig = real_savefig
+    top, bottom = drawn["axes"]
+    assert top.get_yscale() == "log" and bottom.get_yscale() == "linear"
+    low, high = bottom.get_ylim()
+    assert low <= 0.8 and high >= 1.2 + 0.15  # 24 / 20 = 1.2 shows with room for its label
+    labels = sorted(t.get_text() for t in bottom.texts)
+    # class x: 18/20, 24/20, 20/20; class y: 82/80, 76/80, 80/80
+    assert labels == sorted(["0.90", "1.20", "1.00", "1.02", "0.95", "1.00"])
+    assert cv2.imread(str(tmp_path / "p.png")) is not None
+
+
 def test_png_skipped_in_one_line_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     line = demo.write_png(_fake_results((30.0, 0.0, 20.0)), str(tmp_path / "p.png"))
