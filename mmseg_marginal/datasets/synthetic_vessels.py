@@ -25,6 +25,7 @@ from .checked_dataset import CheckedSegDataset
 from .synthetic_streets import check_int
 
 __all__ = [
+    "GENERATOR",
     "VESSEL_CLASSES",
     "SyntheticVesselsDataset",
     "draw_vessel_image",
@@ -35,6 +36,8 @@ VESSEL_CLASSES = ("background", "vessel")
 VESSEL_PALETTE = [[0, 0, 0], [255, 255, 255]]
 MIN_SIZE = 32
 MAX_SIZE = 1024
+#: How ``meta.json`` names the generator, so that a reader can tell this data from other data.
+GENERATOR = f"{__name__}.generate_synthetic_vessels"
 
 
 @DATASETS.register_module()
@@ -157,7 +160,7 @@ def generate_synthetic_vessels(
                 counts += np.bincount(label.ravel(), minlength=len(VESSEL_CLASSES))
     share = counts / counts.sum()
     meta = dict(
-        generator="mmseg_marginal.datasets.synthetic_vessels.generate_synthetic_vessels",
+        generator=GENERATOR,
         num_train=num_train,
         num_val=num_val,
         size=size,

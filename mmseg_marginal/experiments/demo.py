@@ -14,6 +14,8 @@ import os.path as osp
 import shutil
 from typing import Any, Dict, List, Optional, Sequence
 
+from mmseg_marginal.datasets.synthetic_vessels import GENERATOR, generate_synthetic_vessels
+
 from .comparison import run_comparison
 from .plan import plan_runs
 from .results import load_results
@@ -24,8 +26,6 @@ DEMO_CONFIG_NAME = "unet-s4-c16_1xb8-400_synthetic-vessels-64x64_bce.py"
 DEMO_LOSSES = (("bce", "CE"), ("dice", "1 - Dice"), ("bce-l1", "CE + L1"))
 DISPLAY_NAMES = dict(DEMO_LOSSES)
 PNG_NAME = "proportions.png"
-#: The generator of the demo's data, as its ``meta.json`` names it.
-GENERATOR = "mmseg_marginal.datasets.synthetic_vessels.generate_synthetic_vessels"
 
 
 def display_name(result: Dict[str, Any]) -> str:
@@ -180,8 +180,6 @@ def prepare_demo_data(data_root: str, *, num_train: int, num_val: int, seed: int
     Returns:
         str | None: an error message, or None when the data is ready.
     """
-    from mmseg_marginal.datasets import generate_synthetic_vessels
-
     wanted = dict(num_train=num_train, num_val=num_val, seed=seed)
     meta_path = osp.join(data_root, "meta.json")
     if osp.isdir(osp.join(data_root, "img_dir", "train")):
