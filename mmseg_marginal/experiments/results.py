@@ -358,6 +358,15 @@ def _pyplot() -> Any:
     return plt
 
 
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def loss_style(i: int) -> Tuple[str, str]:
+    """Colour and marker of the ``i``-th loss of a plot: matplotlib's ten cycle colours, then
+    the same colours with the next marker, so that up to 50 losses look different."""
+    return f"C{i % 10}", MARKERS[(i // 10) % len(MARKERS)]
+
+
 def plot_summary(
     results: Sequence[Dict[str, Any]], path: str, small: Optional[Sequence[str]] = None
 ) -> None:
@@ -413,7 +422,8 @@ def plot_share_scatter(results: Sequence[Dict[str, Any]], path: str) -> None:
         gt = [100 * v[0][0] for v in by_image.values()]
         pred = [100 * sum(p for _, p in v) / len(v) for v in by_image.values()]
         values += gt + pred
-        ax.scatter(gt, pred, s=18, color=f"C{i % 10}", label=members[0]["_spec"].label)
+        colour, marker = loss_style(i)
+        ax.scatter(gt, pred, s=18, color=colour, marker=marker, label=members[0]["_spec"].label)
     if values:  # the diagonal (predicted share = true share) over the range of the points
         margin = 0.05 * (max(values) - min(values)) + 0.1
         ends = [max(0.0, min(values) - margin), max(values) + margin]
@@ -425,7 +435,10 @@ def plot_share_scatter(results: Sequence[Dict[str, Any]], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     seeds = sorted({r["seed"] for r in results})
-    ax.set_title(f"{results[0]['dataset']}: per test image, mean over seeds {seeds}", fontsize=9)
+    ax.set_title(
+        f"{results[0]['dataset']}: per test image, mean over the seeds of each loss (of {seeds})",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -442,12 +455,13 @@ def plot_lambda_sweep(results: Sequence[Dict[str, Any]], path: str) -> None:
     for ax, (key, title) in zip(axes, keys):
         for i, loss in enumerate(dict.fromkeys(r["loss"] for r in rows)):
             mine = [r for r in rows if r["loss"] == loss]
+            colour, marker = loss_style(i)
             ax.errorbar(
                 [r["weight"] for r in mine],
                 [r[key][0] for r in mine],
                 yerr=[r[key][1] or 0.0 for r in mine],
-                marker="o",
-                color=f"C{i % 10}",
+                marker=marker,
+                color=colour,
                 label=loss,
             )
         if binary and key == "pred_share" and rows:  # the GT share is every row's

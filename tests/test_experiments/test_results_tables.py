@@ -18,7 +18,12 @@ from mmseg_marginal.experiments import (
     sweep_markdown,
     write_summary,
 )
-from mmseg_marginal.experiments.results import share_error, sweep_rows
+from mmseg_marginal.experiments.results import (
+    loss_style,
+    plot_share_scatter,
+    share_error,
+    sweep_rows,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CAMVID = str(REPO / "configs" / "camvid" / "fpn_r18-half_1xb8-8k_camvid-180x240_ce.py")
@@ -200,3 +205,33 @@ def test_binary_plots_are_written(tmp_path):
     assert "| l1 | 1 | 1 | 70.0 |" in text
     assert (tmp_path / "lambda_sweep.png").stat().st_size > 5000
     assert (tmp_path / "lambda_sweep.md").read_text() == text
+
+
+def test_every_loss_of_a_plot_has_its_own_colour_and_marker():
+    styles = [loss_style(i) for i in range(50)]
+    assert len(set(styles)) == 50
+    assert styles[:10] == [(f"C{i}", "o") for i in range(10)]
+    assert styles[10] == ("C0", "s")  # the eleventh loss: the first colour, another marker
+
+
+def test_the_share_scatter_draws_each_of_eleven_losses_differently(tmp_path, monkeypatch):
+    """One point set per loss (per image: GT share, mean predicted share over its seeds), and
+    no two losses with the same colour and marker, as in the DRIVE comparison's 11 losses."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plt, "close", lambda fig: None)  # keep the figure to inspect it
+    results = []
+    for k in range(11):
+        for seed, pred in ((0, 0.10), (1, 0.20)):
+            spec = _spec(f"loss{k}", seed, f"loss {k}")
+            results.append(_binary_result(spec, 70.0, 5.0, [(0.3, pred + k / 100), (0.4, 0.5)]))
+    plot_share_scatter(results, str(tmp_path / "scatter.png"))
+    ax = plt.gcf().axes[0]
+    sets = ax.collections
+    assert [s.get_label() for s in sets] == [f"loss {k}" for k in range(11)]
+    # image 0 of loss k: GT 30 %, predicted (10 + 20) / 2 + k percent
+    assert sets[3].get_offsets()[0].tolist() == pytest.approx([30.0, 18.0])
+    looks = {(tuple(s.get_facecolor()[0]), s.get_paths()[0].vertices.tobytes()) for s in sets}
+    assert len(looks) == 11
+    plt.close("all")
