@@ -220,6 +220,7 @@ def test_the_share_scatter_draws_each_of_eleven_losses_differently(tmp_path, mon
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
+    close = plt.close
     monkeypatch.setattr(plt, "close", lambda fig: None)  # keep the figure to inspect it
     results = []
     for k in range(11):
@@ -234,4 +235,4 @@ def test_the_share_scatter_draws_each_of_eleven_losses_differently(tmp_path, mon
     assert sets[3].get_offsets()[0].tolist() == pytest.approx([30.0, 18.0])
     looks = {(tuple(s.get_facecolor()[0]), s.get_paths()[0].vertices.tobytes()) for s in sets}
     assert len(looks) == 11
-    plt.close("all")
+    close("all")
