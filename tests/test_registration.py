@@ -22,7 +22,7 @@ EXPECTED = {
     ],
     METRICS: ["ProportionMetric"],
     DATASETS: ["CamVidDataset", "SyntheticStreetsDataset"],
-    HOOKS: ["MarginalStatsHook"],
+    HOOKS: ["MarginalStatsHook", "MainProcessLoggerHook"],
     LOOPS: ["FastResumeIterBasedTrainLoop"],
 }
 

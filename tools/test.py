@@ -4,6 +4,8 @@ Imports :mod:`mmseg_marginal`, so configs work with or without ``custom_imports`
 is a local file or an ``http(s)://`` URL (mmengine's loaders; see
 ``mmseg_marginal.engine.checkpoint``); a missing, corrupt, unreachable or unsafe checkpoint, a
 checkpoint with another class count, or a missing local data folder ends the run with one line.
+mmengine's ``LoggerHook`` becomes :class:`~mmseg_marginal.engine.hooks.MainProcessLoggerHook`, so
+that a multi-process test writes its metrics JSON once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mmengine.runner import Runner
 
 import mmseg_marginal  # noqa: F401  (registers the components, allow-lists checkpoint classes)
 from mmseg_marginal.engine.checkpoint import CheckpointLoadError
+from mmseg_marginal.engine.hooks import use_main_process_logger_hook
 from mmseg_marginal.extras import explain_import_error
 from mmseg_marginal.utils.launch import setup_cpu_distributed, shutdown_distributed
 from mmseg_marginal.utils.run_checks import (
@@ -94,6 +97,8 @@ def build_config(args: argparse.Namespace) -> Config:
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint  # a local file or an http(s):// URL, as in mmseg
+    # one process writes the metrics JSON (mmengine's LoggerHook writes it from every rank)
+    use_main_process_logger_hook(cfg)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:

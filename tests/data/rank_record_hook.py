@@ -5,7 +5,7 @@ import os.path as osp
 
 import torch
 from mmengine.dist import get_rank, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import Hook, LoggerHook
 from mmseg.registry import HOOKS
 
 
@@ -27,6 +27,9 @@ class RankRecordHook(Hook):
         self.record["test_images"] += [s.img_path for s in data_batch["data_samples"]]
 
     def after_test(self, runner) -> None:
+        self.record["logger_hooks"] = [
+            type(h).__name__ for h in runner.hooks if isinstance(h, LoggerHook)
+        ]
         self._dump(runner)
 
     def _dump(self, runner) -> None:

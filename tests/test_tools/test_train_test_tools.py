@@ -242,7 +242,10 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
         *data_options(data_root),
         env_extra=env,
     )
-    tested = [json.loads((test_work / f"rank{r}.json").read_text())["test_images"] for r in (0, 1)]
+    records = [json.loads((test_work / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # every rank logs; only rank 0 writes the metrics JSON that is read below
+    assert all(record["logger_hooks"] == ["MainProcessLoggerHook"] for record in records)
+    tested = [record["test_images"] for record in records]
     assert all(len(images) == 1 for images in tested)
     assert {Path(p).name for p in tested[0] + tested[1]} == {"000.png", "001.png"}
     metrics = metrics_of_last_run(test_work)
