@@ -21,10 +21,10 @@ class MainProcessLoggerHook(LoggerHook):
     ``{log_dir}/{timestamp}.json`` on every rank. The ranks share the timestamp, so in a
     multi-process test they all truncate and rewrite the same file, and two writes that overlap
     leave a file that is not JSON: the bytes of the shorter write followed by the tail of the
-    longer one (seen with 2 processes: ``{"aAcc": ..., "time": 0.02823805809020996}8}``). The metrics
-    themselves are the same on every rank (the evaluator collects the results before computing
-    them), so this hook logs the line on every rank and writes the file on the main process
-    only. Everything else is ``LoggerHook``'s, with the same arguments.
+    longer one (seen with 2 processes: ``{"aAcc": ..., "time": 0.02823805809020996}8}``). The
+    metrics themselves are the same on every rank (the evaluator collects the results before
+    computing them), so this hook logs the line on every rank and writes the file on the main
+    process only. Everything else is ``LoggerHook``'s, with the same arguments.
     """
 
     def after_test_epoch(self, runner: Runner, metrics: Optional[Dict[str, float]] = None) -> None:
