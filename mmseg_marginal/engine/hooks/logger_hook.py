@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class MainProcessLoggerHook(LoggerHook):
     """``LoggerHook`` whose test metrics JSON is written by the main process alone.
 
-    After a test epoch, mmengine's ``LoggerHook`` (0.10.x) dumps the metrics to
+    After a test epoch, mmengine's ``LoggerHook`` (0.5.0 to 0.10.7) dumps the metrics to
     ``{log_dir}/{timestamp}.json`` on every rank. The ranks share the timestamp, so in a
     multi-process test they all truncate and rewrite the same file, and two writes that overlap
     leave a file that is not JSON: the bytes of the shorter write followed by the tail of the
