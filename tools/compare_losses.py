@@ -6,8 +6,9 @@ tested with mmengine's ``Runner.test()`` and the config's evaluators (plus per-c
 proportions). One JSON per run; finished runs are skipped when the command is started again,
 ``--resume`` continues an interrupted run from its last checkpoint, and a failing run never
 overwrites an earlier result. The tables (``summary.md`` or, with ``--sweep-lambda``,
-``lambda_sweep.md``) and plots go next to the JSONs. The library behind it is
-``mmseg_marginal.experiments``.
+``lambda_sweep.md``) and plots go next to the JSONs; ``summary.md`` gives each loss's
+difference to a reference loss (``--reference``, default the first of ``--losses``) with its
+95 % Welch t interval and p over seeds. The library behind it is ``mmseg_marginal.experiments``.
 
 A loss name is the config beside ``--config`` that differs only in its loss suffix
 (``..._ce.py`` -> ``..._ce-l1.py`` for ``ce-l1``), or ``name=path/to/config.py``.
@@ -36,6 +37,7 @@ from mmseg_marginal.experiments import (
     ComparisonOutcome,
     check_data,
     plan_runs,
+    reference_row,
     run_comparison,
     sibling_loss_configs,
     write_summary,
@@ -71,6 +73,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ckpt-interval", type=int, help="checkpoint every N iterations")
     parser.add_argument("--small-classes", nargs="+", help="classes of the small-classes mIoU")
     parser.add_argument(
+        "--reference",
+        help="loss the summary's differences are taken to (default: the first of --losses)",
+    )
+    parser.add_argument(
         "--summary-only", action="store_true", help="only tabulate the finished runs"
     )
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
@@ -82,6 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         runs = plan_runs(args.losses, args.seeds, args.iters, args.sweep_lambda, config=args.config)
+        reference_row([], runs, args.reference)  # an unknown reference fails before training
         if not args.summary_only:
             check_data(args.config, cfg_options=args.cfg_options, data_root=args.data_root)
     except (ValueError, FileNotFoundError) as err:
@@ -103,7 +110,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ckpt_interval=args.ckpt_interval,
             small_classes=args.small_classes,
         )
-    text = write_summary(args.out, runs, args.small_classes, sweep=bool(args.sweep_lambda))
+    text = write_summary(
+        args.out,
+        runs,
+        args.small_classes,
+        sweep=bool(args.sweep_lambda),
+        reference=args.reference,
+    )
     print(text or "No finished run yet.")
     print(
         f"[compare_losses] finished {len(outcome.finished)}, skipped {len(outcome.skipped)}, "

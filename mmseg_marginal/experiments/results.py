@@ -6,6 +6,11 @@ mIoU, proportion error and predicted proportions) and ``per_class.png``; binary 
 paper's Table 2 and ``scatter.png`` (per image, ground-truth vs predicted foreground share); a λ
 sweep gives ``lambda_sweep.md`` and ``lambda_sweep.png``. Values are means and sample standard
 deviations over seeds.
+
+Each ``summary.md`` also compares every loss with a reference loss (by default the first loss
+of the comparison): the difference of the means, its 95 % Welch t interval and Welch's
+two-sided p over seeds (:mod:`.stats`); a binary summary adds the one-sample t interval of the
+predicted minus the ground-truth foreground share.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .plan import RunSpec
+from .stats import format_difference, t_interval, welch_difference
 
 MeanStd = Tuple[Optional[float], Optional[float]]
 
@@ -75,6 +81,13 @@ def format_mean_std(mean: Optional[float], std: Optional[float], digits: int = 1
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _small_miou(result: Dict[str, Any], names: Sequence[str]) -> Optional[float]:
+    """Mean IoU of the classes ``names`` of one result (those with an IoU); None if none."""
+    vals = [result["per_class"]["IoU"][c] for c in names]
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
 def _groups(results: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for r in results:
@@ -102,7 +115,8 @@ def aggregate(
     Returns:
         list[dict]: one row per loss setting (in run order) with ``group``, ``label``,
         ``seeds``, ``iou``/``prop_mae``/``pred_prop``: {class: (mean, std)}, ``miou``,
-        ``small_miou``, ``mprop_mae``: (mean, std), ``small_classes``.
+        ``small_miou``, ``mprop_mae``: (mean, std), ``small_classes`` and ``per_seed``: the
+        values per seed of ``miou``, ``small_miou``, ``mprop_mae`` and ``iou.<class>``.
     """
     rows = []
     for group, members in _groups(results).items():
@@ -114,11 +128,14 @@ def aggregate(
         ) -> Dict[str, MeanStd]:
             return {c: mean_std([m["per_class"][key][c] for m in members]) for c in classes}
 
-        small_vals = []
-        for m in members:
-            vals = [m["per_class"]["IoU"][c] for c in small_names]
-            vals = [v for v in vals if v is not None]
-            small_vals.append(sum(vals) / len(vals) if vals else None)
+        small_vals = [_small_miou(m, small_names) for m in members]
+        per_seed: Dict[str, List[Optional[float]]] = dict(
+            miou=[m["mIoU"] for m in members],
+            small_miou=small_vals,
+            mprop_mae=[m["mPropMAE"] for m in members],
+        )
+        for c in classes:
+            per_seed[f"iou.{c}"] = [m["per_class"]["IoU"][c] for m in members]
         rows.append(
             dict(
                 _group_row(group, members),
@@ -131,6 +148,7 @@ def aggregate(
                 miou=mean_std([m["mIoU"] for m in members]),
                 small_miou=mean_std(small_vals),
                 mprop_mae=mean_std([m["mPropMAE"] for m in members]),
+                per_seed=per_seed,
             )
         )
     return rows
@@ -149,19 +167,24 @@ def aggregate_binary(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
     Returns:
         list[dict]: one row per loss setting (in run order) with ``group``, ``label``,
-        ``spec``, ``seeds`` and (mean, std) over seeds of ``dsc``, ``hd95``, ``gt_share``,
-        ``pred_share``, ``share_error`` and ``train_time_s``.
+        ``spec``, ``seeds``, (mean, std) over seeds of ``dsc``, ``hd95``, ``gt_share``,
+        ``pred_share``, ``share_error`` and ``train_time_s``, and ``per_seed``: the values
+        per seed of ``dsc``, ``hd95``, ``gt_share``, ``pred_share`` and ``share_error``.
     """
     rows = []
     for group, members in _groups(results).items():
+        per_seed: Dict[str, List[Optional[float]]] = dict(
+            dsc=[m["binary"]["DSC"] for m in members],
+            hd95=[m["binary"]["HD95"] for m in members],
+            gt_share=[m["binary"]["GTShare"] for m in members],
+            pred_share=[m["binary"]["PredShare"] for m in members],
+            share_error=[share_error(m) for m in members],
+        )
         rows.append(
             dict(
                 _group_row(group, members),
-                dsc=mean_std([m["binary"]["DSC"] for m in members]),
-                hd95=mean_std([m["binary"]["HD95"] for m in members]),
-                gt_share=mean_std([m["binary"]["GTShare"] for m in members]),
-                pred_share=mean_std([m["binary"]["PredShare"] for m in members]),
-                share_error=mean_std([share_error(m) for m in members]),
+                **{key: mean_std(vals) for key, vals in per_seed.items()},
+                per_seed=per_seed,
             )
         )
     return rows
@@ -203,9 +226,30 @@ def _protocol_lines(
             if resumed
             else ""
         ),
+        _commit_line(results),
         f"Finished runs: {len(results)} of {len(runs)} planned"
         + (f" (pending: {', '.join(pending)})." if pending else "."),
     ]
+
+
+def _commit_line(results: Sequence[Dict[str, Any]]) -> str:
+    """Which commit of the code produced the results (``commit`` of each JSON), with counts."""
+    counts: Dict[str, int] = {}
+    for r in results:
+        commit = r.get("commit")
+        if commit:
+            key = f"`{commit[:12]}`" + (
+                " with uncommitted changes" if r.get("uncommitted_changes") else ""
+            )
+        else:
+            key = "not recorded"
+        counts[key] = counts.get(key, 0) + 1
+    keys = sorted(counts, key=lambda k: (k == "not recorded", k))
+    return (
+        "Code commit: "
+        + "; ".join(f"{k} ({counts[k]} run{'' if counts[k] == 1 else 's'})" for k in keys)
+        + "."
+    )
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
@@ -213,17 +257,102 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
 
 
+def reference_row(
+    rows: Sequence[Dict[str, Any]], runs: Sequence[RunSpec], reference: Optional[str] = None
+) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """The reference loss of the difference tables and its aggregated row (None: not finished).
+
+    Args:
+        rows: from :func:`aggregate` or :func:`aggregate_binary`.
+        runs: the planned runs.
+        reference: a loss setting of the comparison (its ``group``: the loss name, or
+            ``<loss>_lam<λ>``); default the group of the first planned run, i.e. the first loss
+            of the comparison.
+
+    Raises:
+        ValueError: ``reference`` is not one of the compared loss settings.
+    """
+    known = list(dict.fromkeys([s.group for s in runs] + [r["group"] for r in rows]))
+    name = reference if reference is not None else known[0]
+    if name not in known:
+        raise ValueError(f"reference loss '{name}' is not one of the compared losses {known}")
+    return name, next((r for r in rows if r["group"] == name), None)
+
+
+def _finite(values: Sequence[Optional[float]]) -> List[float]:
+    return [v for v in values if v is not None]
+
+
+def _difference_lines(
+    rows: Sequence[Dict[str, Any]],
+    ref_name: str,
+    ref_row: Optional[Dict[str, Any]],
+    metrics: Sequence[Tuple[str, str, int]],
+    title: str,
+    extra: Optional[Tuple[str, Any]] = None,
+) -> List[str]:
+    """A table of each row's Welch difference to the reference row, per metric.
+
+    ``metrics``: (``per_seed`` key, column head, decimals); ``extra``: (column head, function
+    of a row giving its cell), a column filled for every row, the reference's included.
+    """
+    if ref_row is None:
+        return [f"**{title}**: the reference loss `{ref_name}` has no finished run yet.", ""]
+    head = ["loss", "seeds"] + [h for _, h, _ in metrics] + ([extra[0]] if extra else [])
+    body = []
+    for row in rows:
+        if row is ref_row:
+            cells = ["reference"] * len(metrics)
+        else:
+            cells = [
+                format_difference(
+                    welch_difference(
+                        _finite(row["per_seed"][key]), _finite(ref_row["per_seed"][key])
+                    ),
+                    digits,
+                )
+                for key, _, digits in metrics
+            ]
+        if extra:
+            cells.append(extra[1](row))
+        body.append([row["label"], str(len(row["seeds"]))] + cells)
+    return [f"**{title}**", ""] + _table(head, body) + [""]
+
+
+def _difference_note(ref_name: str, ref_row: Optional[Dict[str, Any]]) -> List[str]:
+    if ref_row is None:
+        return []
+    return [
+        f"Differences: each loss minus the reference {ref_row['label']} (`{ref_name}`), as the "
+        "difference of the means over seeds [95 % Welch t interval], Welch's two-sided p "
+        "(unequal variances; degrees of freedom by Welch-Satterthwaite); – where either side "
+        "has fewer than two seeds or neither varies. The interval covers seed-to-seed "
+        "variation of this protocol only; each p is for one comparison, not corrected for the "
+        "number of comparisons in the table.",
+        "",
+    ]
+
+
 def summary_markdown(
     results: Sequence[Dict[str, Any]],
     runs: Sequence[RunSpec],
     small: Optional[Sequence[str]] = None,
+    reference: Optional[str] = None,
 ) -> str:
-    """Markdown tables of a multi-class comparison (IoU, proportions) with its protocol."""
+    """Markdown tables of a multi-class comparison (IoU, proportions) with its protocol.
+
+    With the differences of mIoU, small-class mIoU, mean proportion MAE and per-class IoU to
+    the ``reference`` loss (:func:`reference_row`).
+
+    Raises:
+        ValueError: ``reference`` is not one of the compared losses.
+    """
     if not results:
         return "No finished run yet.\n"
     if is_binary(results[0]):
-        return binary_summary_markdown(results, runs)
+        return binary_summary_markdown(results, runs, reference)
     rows = aggregate(results, small)
+    ref_name, ref_row = reference_row(rows, runs, reference)
     classes = results[0]["classes"]
     fmt = format_mean_std
     lines = _protocol_lines(results, runs, rows)
@@ -244,7 +373,26 @@ def summary_markdown(
             for row in rows
         ],
     )
-    lines += ["", "**Mean absolute error between predicted and GT proportion per class (%)**", ""]
+    lines += [""] + _difference_note(ref_name, ref_row)
+    lines += _difference_lines(
+        rows,
+        ref_name,
+        ref_row,
+        [
+            ("miou", "mIoU (points)", 1),
+            ("small_miou", "small-4 mIoU (points)", 1),
+            ("mprop_mae", "mean prop. MAE (points)", 2),
+        ],
+        "Difference to the reference",
+    )
+    lines += _difference_lines(
+        rows,
+        ref_name,
+        ref_row,
+        [(f"iou.{c}", c, 1) for c in classes],
+        "IoU difference to the reference per class (points)",
+    )
+    lines += ["**Mean absolute error between predicted and GT proportion per class (%)**", ""]
     lines += _table(
         ["loss"] + classes + ["mean"],
         [
@@ -261,16 +409,32 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def binary_summary_markdown(results: Sequence[Dict[str, Any]], runs: Sequence[RunSpec]) -> str:
+def _share_offset(row: Dict[str, Any]) -> str:
+    """One-sample t interval of predicted minus ground-truth share over a row's seeds."""
+    pairs = zip(row["per_seed"]["pred_share"], row["per_seed"]["gt_share"])
+    return format_difference(
+        t_interval([p - g for p, g in pairs if p is not None and g is not None]), 2
+    )
+
+
+def binary_summary_markdown(
+    results: Sequence[Dict[str, Any]], runs: Sequence[RunSpec], reference: Optional[str] = None
+) -> str:
     """Markdown table of a binary comparison in the layout of the paper's Table 2.
 
     Per loss: DSC (%) and HD-95 (pixels) of the foreground, mean over the test images, then
     mean ± sample std over seeds; the ground-truth and predicted foreground share and the mean
-    per-image |predicted - GT| share (%).
+    per-image |predicted - GT| share (%). Then the differences to the ``reference`` loss
+    (:func:`reference_row`) and, per loss, the one-sample t interval of predicted minus
+    ground-truth share.
+
+    Raises:
+        ValueError: ``reference`` is not one of the compared losses.
     """
     if not results:
         return "No finished run yet.\n"
     rows = aggregate_binary(results)
+    ref_name, ref_row = reference_row(rows, runs, reference)
     lines = _protocol_lines(results, runs, rows)
     lines += [
         "DSC and HD-95 of the foreground per test image, averaged over the images; then mean ± "
@@ -300,7 +464,27 @@ def binary_summary_markdown(results: Sequence[Dict[str, Any]], runs: Sequence[Ru
             for row in rows
         ],
     )
-    return "\n".join(lines) + "\n"
+    lines += [""] + _difference_note(ref_name, ref_row)
+    if ref_row is not None:
+        lines += [
+            "Last column: predicted minus ground-truth share, mean over seeds [95 % one-sample "
+            "t interval], two-sided p of a zero offset.",
+            "",
+        ]
+    lines += _difference_lines(
+        rows,
+        ref_name,
+        ref_row,
+        [
+            ("dsc", "DSC (points)", 1),
+            ("hd95", "HD-95 (px)", 1),
+            ("pred_share", "predicted share (points)", 2),
+            ("share_error", "per-image abs(pred - GT) share (points)", 2),
+        ],
+        "Difference to the reference",
+        ("predicted - GT share (points)", _share_offset),
+    )
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def sweep_rows(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -344,6 +528,13 @@ def sweep_markdown(results: Sequence[Dict[str, Any]], runs: Sequence[RunSpec]) -
             + [format_mean_std(*r["miou"]), format_mean_std(*r["small_miou"])]
             + [format_mean_std(*r["mprop_mae"], digits=2)]
             for r in rows
+        ]
+    if rows and all(len(r["seeds"]) < 2 for r in rows):
+        lines += [
+            "One seed per setting: no standard deviation, interval or p-value can be computed "
+            "(two seeds or more per setting are needed); the seed-to-seed spread of a setting "
+            "is in the main comparison's summary.",
+            "",
         ]
     return "\n".join(lines + _table(head, body)) + "\n"
 
@@ -482,11 +673,17 @@ def write_summary(
     small: Optional[Sequence[str]] = None,
     *,
     sweep: bool = False,
+    reference: Optional[str] = None,
 ) -> Optional[str]:
     """Write the tables and the plot of the finished runs of ``runs``; return the markdown.
 
     Files in ``out_dir``: ``summary.md`` with ``per_class.png`` (multi-class) or
     ``scatter.png`` (binary); with ``sweep``, ``lambda_sweep.md`` and ``lambda_sweep.png``.
+    ``reference``: the loss the summary's differences are taken to (:func:`reference_row`;
+    default the first loss of ``runs``).
+
+    Raises:
+        ValueError: ``reference`` is not one of the losses of ``runs``.
     """
     results = load_results(out_dir, runs)
     if not results:
@@ -495,10 +692,10 @@ def write_summary(
         text = sweep_markdown(results, runs)
         name, plot = "lambda_sweep", plot_lambda_sweep
     elif is_binary(results[0]):
-        text = binary_summary_markdown(results, runs)
+        text = binary_summary_markdown(results, runs, reference)
         name, plot = "summary", plot_share_scatter
     else:
-        text = summary_markdown(results, runs, small)
+        text = summary_markdown(results, runs, small, reference)
         name, plot = "summary", None
     with open(osp.join(out_dir, f"{name}.md"), "w") as f:
         f.write(text)

@@ -17,6 +17,7 @@ import math
 import os
 import os.path as osp
 import platform
+import subprocess
 import time
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional
@@ -25,7 +26,12 @@ from .plan import RunSpec
 
 
 def hardware() -> Dict[str, Any]:
-    """Processor, core count, torch threads and accelerator of this machine."""
+    """Processor, core count, torch threads and accelerator of this machine.
+
+    ``cpu`` is the ``model name`` of ``/proc/cpuinfo`` (the CPU model as the operating system
+    reports it; on a virtual machine possibly shortened, e.g. ``AMD EPYC``), else
+    ``platform.processor()`` or ``platform.machine()``.
+    """
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -48,6 +54,32 @@ def hardware() -> Dict[str, Any]:
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
     return info
+
+
+def code_version(path: Optional[str] = None) -> Dict[str, Any]:
+    """The git commit of the checkout that holds ``path`` (default: this package).
+
+    Returns:
+        dict: ``commit`` (40 hex digits, or None outside a git checkout or without git) and
+        ``uncommitted_changes`` (True when tracked files differ from that commit; None when
+        the commit is unknown).
+    """
+    where = osp.dirname(osp.abspath(path or __file__))
+
+    def git(*args: str) -> Optional[str]:
+        try:
+            out = subprocess.run(
+                ["git", "-C", where, *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    if commit is None:
+        return dict(commit=None, uncommitted_changes=None)
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return dict(commit=commit, uncommitted_changes=None if status is None else bool(status.strip()))
 
 
 def load_config(
@@ -269,6 +301,7 @@ def train_and_evaluate(job: Dict[str, Any]) -> Dict[str, Any]:
         train_time_s=round(train_time, 1),
         eval_time_s=round(eval_time, 1),
         hardware=hardware(),
+        **code_version(),
         finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         small_classes=list(small) if small else None,
         classes=classes,
