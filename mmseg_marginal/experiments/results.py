@@ -298,6 +298,8 @@ def _difference_lines(
     """
     if ref_row is None:
         return [f"**{title}**: the reference loss `{ref_name}` has no finished run yet.", ""]
+    if _one_seed_each(rows):
+        return []
     head = ["loss", "seeds"] + [h for _, h, _ in metrics] + ([extra[0]] if extra else [])
     body = []
     for row in rows:
@@ -319,9 +321,22 @@ def _difference_lines(
     return [f"**{title}**", ""] + _table(head, body) + [""]
 
 
-def _difference_note(ref_name: str, ref_row: Optional[Dict[str, Any]]) -> List[str]:
+def _one_seed_each(rows: Sequence[Dict[str, Any]]) -> bool:
+    return all(len(r["seeds"]) < 2 for r in rows)
+
+
+def _difference_note(
+    rows: Sequence[Dict[str, Any]], ref_name: str, ref_row: Optional[Dict[str, Any]]
+) -> List[str]:
     if ref_row is None:
         return []
+    if _one_seed_each(rows):
+        return [
+            f"No difference to the reference {ref_row['label']} (`{ref_name}`) is tabulated: "
+            "one seed per loss gives no interval or p-value (two seeds or more per loss are "
+            "needed).",
+            "",
+        ]
     return [
         f"Differences: each loss minus the reference {ref_row['label']} (`{ref_name}`), as the "
         "difference of the means over seeds [95 % Welch t interval], Welch's two-sided p "
@@ -373,7 +388,7 @@ def summary_markdown(
             for row in rows
         ],
     )
-    lines += [""] + _difference_note(ref_name, ref_row)
+    lines += [""] + _difference_note(rows, ref_name, ref_row)
     lines += _difference_lines(
         rows,
         ref_name,
@@ -464,8 +479,8 @@ def binary_summary_markdown(
             for row in rows
         ],
     )
-    lines += [""] + _difference_note(ref_name, ref_row)
-    if ref_row is not None:
+    lines += [""] + _difference_note(rows, ref_name, ref_row)
+    if ref_row is not None and not _one_seed_each(rows):
         lines += [
             "Last column: predicted minus ground-truth share, mean over seeds [95 % one-sample "
             "t interval], two-sided p of a zero offset.",
@@ -509,7 +524,12 @@ def sweep_markdown(results: Sequence[Dict[str, Any]], runs: Sequence[RunSpec]) -
         return "No finished run yet.\n"
     rows = sweep_rows(results)
     binary = is_binary(results[0])
-    lines = _protocol_lines(results, runs, rows) + [""]
+    lines = _protocol_lines(results, runs, rows) + [
+        "Every λ is scored on the split the comparison evaluates on (the config's test split; "
+        "the runs have no validation split), so a λ picked from this table is selected on "
+        "that split.",
+        "",
+    ]
     if binary:
         head = ["loss", "λ", "seeds", "DSC (%)", "HD-95 (px)", "predicted share (%)"]
         body = [

@@ -236,3 +236,170 @@ def test_the_share_scatter_draws_each_of_eleven_losses_differently(tmp_path, mon
     looks = {(tuple(s.get_facecolor()[0]), s.get_paths()[0].vertices.tobytes()) for s in sets}
     assert len(looks) == 11
     close("all")
+
+
+def _two_seed_binary():
+    runs = [_spec("bce", 0, "BCE"), _spec("l1", 0, "BCE + L1")]
+    runs += [_spec("bce", 1, "BCE"), _spec("l1", 1, "BCE + L1")]
+    values = [  # (DSC, HD-95, per-image (gt, pred) shares)
+        (70.0, 20.0, [(0.10, 0.08), (0.20, 0.16)]),
+        (75.0, 12.0, [(0.10, 0.10), (0.20, 0.21)]),
+        (72.0, 10.0, [(0.10, 0.09), (0.20, 0.17)]),
+        (77.0, 14.0, [(0.10, 0.11), (0.20, 0.19)]),
+    ]
+    return runs, [_binary_result(s, *v) for s, v in zip(runs, values)]
+
+
+def test_binary_summary_gives_the_welch_difference_to_the_reference():
+    """BCE DSC (70, 72), L1 (75, 77): difference +5, se = sqrt(2/2 + 2/2), 2 degrees of
+    freedom, so the interval is 5 ± t(2, 0.975)·sqrt(2) = 5 ± 6.085 and the two-sided p is
+    1 - t / sqrt(2 + t²) with t = 5 / sqrt(2): 0.0715."""
+    runs, results = _two_seed_binary()
+    text = binary_summary_markdown(results, runs)
+    assert "Differences: each loss minus the reference BCE (`bce`)" in text
+    rows = {r[0]: r for r in _cells(text) if r[0] in ("BCE", "BCE + L1") and len(r) == 7}
+    assert rows["BCE"][2:6] == ["reference"] * 4
+    assert rows["BCE + L1"][2] == "+5.0 [-1.1, +11.1], p = 0.072"
+    # HD-95 (20, 10) vs (12, 14): means 15 and 13, variances 50 and 2, df = 26²/(25²+1) ≈ 1.08
+    hd = rows["BCE + L1"][3]
+    assert hd.startswith("-2.0 [") and hd.endswith("p = 0.76")
+    # predicted - GT share of BCE: seeds -3 and -2 points, mean -2.5, se = sqrt(0.5 / 2) = 0.5,
+    # 1 degree of freedom: ± tan(0.475 π)·0.5 = ± 6.353, p = 1 - (2/π)·atan(5) = 0.126
+    assert math.tan(0.475 * math.pi) * 0.5 == pytest.approx(6.353, abs=1e-3)
+    assert rows["BCE"][6] == "-2.50 [-8.85, +3.85], p = 0.13"
+    # the same table with the other loss as reference: signs flip, p stays
+    flipped = binary_summary_markdown(results, runs, reference="l1")
+    frows = {r[0]: r for r in _cells(flipped) if len(r) == 7}
+    assert frows["BCE"][2] == "-5.0 [-11.1, +1.1], p = 0.072"
+    assert frows["BCE + L1"][2] == "reference"
+
+
+def _cells(text):
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|")
+    ]
+
+
+def test_the_welch_columns_agree_with_scipy_on_the_recorded_drive_runs():
+    """Ours (L1) vs BCE on DRIVE, seeds 0-2 (results/drive): Welch's p from scipy's ttest_ind
+    (DSC 0.12, HD-95 0.24) is the p of the summary's difference table."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    drive = REPO / "results" / "drive"
+
+    def values(loss, key):
+        return [
+            __import__("json").loads((drive / f"{loss}_seed{s}_iters1500.json").read_text())[
+                "binary"
+            ][key]
+            for s in (0, 1, 2)
+        ]
+
+    from mmseg_marginal.experiments import welch_difference
+
+    for key, p in (("DSC", 0.12), ("HD95", 0.24)):
+        a, b = values("bce-l1", key), values("bce", key)
+        d = welch_difference(a, b)
+        ref = scipy_stats.ttest_ind(a, b, equal_var=False)
+        assert d.p == pytest.approx(ref.pvalue) and round(d.p, 2) == p
+        assert d.df == pytest.approx(ref.df)
+
+
+def test_multi_class_summary_gives_differences_of_miou_and_per_class_iou():
+    runs = _runs()
+    results = [
+        _fake_result(runs[0], [80, 60, 10, 0], [1, 2, 3, 4]),
+        _fake_result(runs[1], [90, 70, 20, 10], [1, 1, 1, 1]),
+        _fake_result(runs[2], [70, 40, 30, 2], [3, 2, 1, 0]),
+        _fake_result(runs[3], [90, 80, 40, 12], [1, 1, 1, 1]),
+    ]
+    text = summary_markdown(results, runs)
+    assert "**IoU difference to the reference per class (points)**" in text
+    rows = [r for r in _cells(text) if r[0] == "CE + L1" and len(r) == 6]
+    # class a: CE (80, 70), L1 (90, 90): difference +15, se = sqrt(50/2 + 0) = 5, 1 degree of
+    # freedom: ± tan(0.475 π)·5 = ± 63.53, p = 1 - (2/π)·atan(15/5) = 0.205
+    half = math.tan(0.475 * math.pi) * 5
+    assert 1 - 2 / math.pi * math.atan(3) == pytest.approx(0.2048, abs=1e-4)
+    assert rows[0][2] == f"+15.0 [{15 - half:+.1f}, {15 + half:+.1f}], p = 0.20"
+    # class b: CE (60, 40), L1 (70, 80): +25, variances 200 and 50, se = sqrt(125)
+    assert rows[0][3].startswith("+25.0 [")
+    # mean prop. MAE: CE (2.5, 1.5), L1 (1, 1): L1 has no spread, CE has, so it is defined:
+    # -1, se = 0.5, 1 degree of freedom, ± 6.353, p = 1 - (2/π)·atan(2) = 0.295
+    mae = [r for r in _cells(text) if r[0] == "CE + L1" and len(r) == 5][0][4]
+    assert 1 - 2 / math.pi * math.atan(2) == pytest.approx(0.2952, abs=1e-4)
+    assert mae == "-1.00 [-7.35, +5.35], p = 0.30"
+
+
+def test_a_reference_without_a_finished_run_or_not_compared():
+    runs = _runs()
+    results = [_fake_result(runs[1], [90, 70, 20, 10], [1, 1, 1, 1])]
+    text = summary_markdown(results, runs)  # the reference "ce" has not finished
+    assert "**Difference to the reference**: the reference loss `ce` has no finished run" in text
+    with pytest.raises(ValueError, match=r"reference loss 'dice' is not one of the compared"):
+        summary_markdown(results, runs, reference="dice")
+
+
+def test_the_summary_says_which_commit_produced_the_runs():
+    runs, results = _two_seed_binary()
+    results[0]["commit"] = "0123456789abcdef" * 2 + "01234567"
+    results[0]["uncommitted_changes"] = False
+    results[1]["commit"] = results[0]["commit"]
+    results[2]["commit"] = "fedcba9876543210" * 2 + "01234567"
+    results[2]["uncommitted_changes"] = True
+    text = binary_summary_markdown(results, runs)
+    assert (
+        "Code commit: `0123456789ab` (2 runs); `fedcba987654` with uncommitted changes (1 run); "
+        "not recorded (1 run)." in text
+    )
+
+
+def test_a_one_seed_sweep_says_why_it_has_no_interval():
+    marg = dict(type="CEMarginalLoss", marginal_weight=1.0)
+    runs = [RunSpec("l1", "x", dict(marg, marginal_weight=w), 0, 7, w) for w in (0.1, 1.0)]
+    results = [_binary_result(s, 60.0, 5.0, [(0.1, 0.1)]) for s in runs]
+    text = sweep_markdown(results, runs)
+    assert "One seed per setting: no standard deviation, interval" in text
+    assert "a λ picked from this table is selected on that split" in text
+    summary = binary_summary_markdown(results, runs)
+    assert "one seed per loss gives no interval or p-value" in summary
+    assert "**Difference to the reference**" not in summary
+
+
+def test_code_version_reads_the_commit_of_the_checkout(tmp_path):
+    import subprocess
+
+    from mmseg_marginal.experiments import code_version
+
+    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("git is not installed")
+    outside = tmp_path / "plain" / "x.py"
+    outside.parent.mkdir()
+    outside.write_text("")
+    assert code_version(str(outside)) == dict(commit=None, uncommitted_changes=None)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = dict(
+        GIT_AUTHOR_NAME="a",
+        GIT_AUTHOR_EMAIL="a@b",
+        GIT_COMMITTER_NAME="a",
+        GIT_COMMITTER_EMAIL="a@b",
+        GIT_CONFIG_GLOBAL="/dev/null",
+        HOME=str(tmp_path),
+        PATH=__import__("os").environ["PATH"],
+    )
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    (repo / "m.py").write_text("a = 1\n")
+    git("add", "m.py")
+    git("commit", "-qm", "one")
+    head = git("rev-parse", "HEAD")
+    assert len(head) == 40
+    assert code_version(str(repo / "m.py")) == dict(commit=head, uncommitted_changes=False)
+    (repo / "m.py").write_text("a = 2\n")
+    assert code_version(str(repo / "m.py")) == dict(commit=head, uncommitted_changes=True)
