@@ -19,9 +19,12 @@ cross-shaped structuring element; pixels on the image border belong to the surfa
 definition of MONAI's ``compute_hausdorff_distance(percentile=95)`` (the maximum of the two
 directed percentiles, not the percentile of the pooled distances as in MedPy's ``hd95``).
 
-Empty masks (over the valid pixels). MONAI warns and returns ``inf`` when exactly one of the
-two masks is empty and ``nan`` when both are (and its ``DiceMetric`` gives ``nan`` for an empty
-ground truth by default). Means over images need finite numbers, so here:
+Empty masks (over the valid pixels). MONAI 1.6.1 warns, and its
+``compute_hausdorff_distance(percentile=95)`` returns ``nan`` when one of the two masks is empty
+(the distances to an empty surface are ``inf``, and the linear percentile of ``inf`` values is
+``nan``; only without ``percentile`` does it return ``inf``) and ``nan`` when both are; its
+``DiceMetric`` gives ``nan`` for an empty ground truth by default. Means over images need finite
+numbers, so here:
 
 - exactly one empty: DSC = 0, HD-95 = the image diagonal
   :math:`\sqrt{((H-1) s_y)^2 + ((W-1) s_x)^2}`, the largest distance two pixels of the image can
