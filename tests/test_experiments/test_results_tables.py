@@ -403,3 +403,21 @@ def test_code_version_reads_the_commit_of_the_checkout(tmp_path):
     assert code_version(str(repo / "m.py")) == dict(commit=head, uncommitted_changes=False)
     (repo / "m.py").write_text("a = 2\n")
     assert code_version(str(repo / "m.py")) == dict(commit=head, uncommitted_changes=True)
+
+
+def test_the_tool_refuses_an_unknown_reference_before_any_run(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_losses", REPO / "tools" / "compare_losses.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "out"
+    args = ["--config", CAMVID, "--losses", "ce", "ce-l1", "--iters", "5", "--out", str(out)]
+    assert tool.main(args + ["--reference", "dice"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "compare_losses: error: reference loss 'dice' is not one of the compared losses "
+        "['ce', 'ce-l1']"
+    )
+    assert not out.exists()
