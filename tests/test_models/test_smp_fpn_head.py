@@ -289,8 +289,9 @@ def test_torchvision_resnet_state_dict_loads_into_the_backbone(tmp_path):
 
 def test_init_weights_follow_smp():
     torch.manual_seed(0)
-    head = _mmseg_fpn(50).decode_head
-    head.init_weights()
+    model = _mmseg_fpn(50)
+    model.init_weights()  # as mmengine's Runner does: the segmentor initialises its children
+    head = model.decode_head
     for conv in [*head.lateral_convs, *[m for m in head.seg_blocks.modules()]]:
         if isinstance(conv, nn.Conv2d):
             fan_in = conv.weight[0].numel()
