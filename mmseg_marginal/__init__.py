@@ -9,6 +9,7 @@ in ``HOOKS``) and allow-lists the classes of mmengine checkpoints for
 """
 
 from . import datasets, engine, evaluation, losses  # noqa: F401
+from .models import SMPFPNHead  # noqa: F401  (registers the decode head in MODELS)
 from .version import __version__
 
 __all__ = ["__version__"]

@@ -19,6 +19,7 @@ EXPECTED = {
         "GeneralizedDiceLoss",
         "SoftmaxFocalLoss",
         "DiceBiasLoss",
+        "SMPFPNHead",
     ],
     METRICS: ["ProportionMetric"],
     DATASETS: ["CamVidDataset", "SyntheticStreetsDataset"],

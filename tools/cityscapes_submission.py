@@ -17,6 +17,11 @@ finds a prediction. Rank 0 then checks that there is one PNG per image and packs
 into ``DIR/cityscapes_<split>_submission.zip``. The work is done by
 ``mmseg_marginal.utils.cityscapes_submission.write_submission``; this file is its command line.
 
+Which checkpoint: for the paper's Table 5 (test server), the one selected on Cityscapes val,
+``WORK_DIR/best_mIoU_iter_*.pth`` (the best per-epoch validation, kept by the Table 4
+configs' ``CheckpointHook(save_best='mIoU')``), as the authors' ``tools/test_net.py`` loads
+``best.pth``; the selection is made on val and the score reported on test.
+
 The data root has the layout that mmseg's converter (``tools/dataset_converters/cityscapes.py``)
 produces: ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` and
 ``gtFine/<split>/<city>/*_gtFine_labelTrainIds.png``. A missing folder or an image without its

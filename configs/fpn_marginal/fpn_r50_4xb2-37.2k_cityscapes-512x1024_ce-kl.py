@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: Ours(DKL): CE + 0.1 * KL(gt proportions || softmax(10 * logits) proportions).
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: Ours(DKL): CE + 0.1 * KL(gt proportions || softmax(10 * logits) proportions).
 _base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 model = dict(
     decode_head=dict(

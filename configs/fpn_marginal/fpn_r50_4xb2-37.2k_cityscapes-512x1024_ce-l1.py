@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: Ours(L1): CE + 1.0 * mean_k |gt proportion_k - softmax(10 * logits) proportion_k|.
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: Ours(L1): CE + 1.0 * mean_k |gt proportion_k - softmax(10 * logits) proportion_k|.
 _base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 model = dict(
     decode_head=dict(

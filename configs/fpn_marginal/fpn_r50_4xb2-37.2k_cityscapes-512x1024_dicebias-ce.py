@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: DiceBiasCE: CE + 0.1 * DB,
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: DiceBiasCE: CE + 0.1 * DB,
 # DB the label-marginal (bias) term of -log Dice scaled as the authors' CrossEntropyWithDB:
 # mean over images and all 19 classes of log(p_k + y_k + 1e-10) (temperature 1).
 # The paper text's sum over present classes: drop class_reduction (default 'sum').

@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: focal (gamma = 2) as the
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: focal (gamma = 2) as the
 # authors' released code ran it: smp 0.2.1's multi-class FocalLoss, a sigmoid one-vs-rest focal
 # term per class, summed over classes and averaged over the valid pixels (no alpha).
 # The softmax focal of the paper's text: type="SoftmaxFocalLoss", gamma=2.0.

@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: LogDiceCE: CE + 0.1 * (-log Dice),
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: LogDiceCE: CE + 0.1 * (-log Dice),
 # the Dice as the authors' released code ran it (batch-pooled, absent classes 0 in the mean
 # over the 19 classes, smooth 0, eps 1e-7; see the _dice / _logdice configs).
 _base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"

@@ -1,4 +1,4 @@
-# Semantic FPN R50, Cityscapes 512x1024, authors' protocol. Loss: -log Dice as the authors' released
+# mmseg-FPN variant (mmseg's semantic FPN R50), Cityscapes 512x1024, authors' protocol. Loss: -log Dice as the authors' released
 # code ran it (their DiceLoss, smp 0.2.1 style, multi-class): intersections and sizes pooled
 # over the batch, classes absent from the batch's ground truth counted as 0 in the mean over the
 # 19 classes, smooth 0 and eps 1e-7 (denominator and log clamped at eps).

@@ -1,10 +1,14 @@
 """Per-class IoU of several runs under the mRegProp row (the layout of the paper's Table 4).
 
-Reads the evaluation that mmseg already writes to each work dir's log: the latest
-``<work_dir>/<timestamp>/<timestamp>.log`` that holds an ``IoUMetric`` per-class table
-("per class results:"), and in it the last evaluation (the final validation of a training run,
-or the evaluation of ``tools/test.py --work-dir``). This works with a stock ``IoUMetric`` and
-any mmseg work dir; nothing has to be configured for it.
+Reads the evaluations that mmseg already writes to each work dir's logs (the ``IoUMetric``
+per-class tables, "per class results:", of ``<work_dir>/<timestamp>/<timestamp>.log``), so
+this works with a stock ``IoUMetric`` and any mmseg work dir. Of each work dir it takes either
+the last evaluation of the newest log (``select='last'``: the final validation of a training
+run, or the evaluation of ``tools/test.py --work-dir``) or the evaluation with the highest mIoU
+over all its logs (``select='best'``: the best validation epoch, whose checkpoint
+``CheckpointHook(save_best='mIoU')`` keeps). The paper's Table 4 reports the best validation
+epoch: the authors' ``tools/test_net.py`` loads ``best.pth``, the best of their per-epoch
+validations on Cityscapes val, the split the table reports (model selection on that split).
 
 The mRegProp row (mean region proportion of each class over the evaluated images) comes from
 the ``ProportionMetric`` table of the same evaluation when the config has
@@ -17,7 +21,8 @@ Example::
 
     from mmseg_marginal.analysis.results_table import collect_results, format_markdown
 
-    results = collect_results(['work_dirs/ce', 'work_dirs/ce-l1'], names=['CE', 'CE+L1'])
+    results = collect_results(['work_dirs/ce', 'work_dirs/ce-l1'], names=['CE', 'CE+L1'],
+                              select='best')
     print(format_markdown(results))
 """
 
@@ -33,6 +38,7 @@ IOU_MARKER = "per class results:"
 PROP_MARKER = "per class region proportions"
 _MIOU = re.compile(r"\bmIoU: (\S+)")
 _DENOM = re.compile(r"denominator: (\w+) pixels")
+_TRAIN_ITER = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/")
 
 
 def parse_tables(text: str, marker: str) -> List[Tuple[int, Dict[str, List[str]]]]:
@@ -79,43 +85,25 @@ def _to_float(cell: str) -> float:
         return math.nan
 
 
-def read_work_dir(work_dir: str) -> dict:
-    """Read the last per-class evaluation of a work dir.
-
-    Args:
-        work_dir (str): An mmseg work dir (holding ``<timestamp>/<timestamp>.log``).
-
-    Returns:
-        dict: ``classes`` (list), ``iou`` (list of floats, percent), ``miou`` (float),
-        ``regprop`` (list or None), ``regprop_denominator`` (str or None), ``log`` (path).
-
-    Raises:
-        FileNotFoundError: if the work dir does not exist or none of its logs holds an
-            ``IoUMetric`` per-class table.
-        ValueError: if the region-proportion table of the evaluation lists other classes than
-            its IoU table.
-    """
-    root = Path(work_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"work dir not found: {work_dir}")
-    logs = sorted(root.glob("*/*.log"), key=lambda p: (p.parent.name, p.name))
-    for log in reversed(logs):
-        text = log.read_text(errors="replace")
-        iou_tables = parse_tables(text, IOU_MARKER)
-        if not iou_tables:
-            continue
-        line, table = iou_tables[-1]
+def _log_evaluations(log: Path) -> List[dict]:
+    """Every evaluation with an ``IoUMetric`` per-class table in one log, in order."""
+    text = log.read_text(errors="replace")
+    lines = text.splitlines()
+    metric_lines = [i for i, text_line in enumerate(lines) if _MIOU.search(text_line)]
+    prop_tables = parse_tables(text, PROP_MARKER)
+    evaluations = []
+    for line, table in parse_tables(text, IOU_MARKER):
         if "Class" not in table or "IoU" not in table:
             continue
-        lines = text.splitlines()
         iou = [_to_float(c) for c in table["IoU"]]
         finite = [v for v in iou if not math.isnan(v)]
-        metric_lines = [i for i, text_line in enumerate(lines) if _MIOU.search(text_line)]
         after = [i for i in metric_lines if i > line]
         if after:
             miou = float(_MIOU.search(lines[after[0]]).group(1))
         else:  # no metric line (log cut short): the mean of the printed, rounded IoUs
             miou = sum(finite) / max(len(finite), 1)
+        trained = [_TRAIN_ITER.search(x) for x in lines[:line]]
+        trained = [m for m in trained if m]
         result = dict(
             classes=table["Class"],
             iou=iou,
@@ -123,12 +111,13 @@ def read_work_dir(work_dir: str) -> dict:
             regprop=None,
             regprop_denominator=None,
             log=str(log),
+            iteration=int(trained[-1].group(1)) if trained else None,
         )
         # the ProportionMetric table of the same evaluation: between the previous
         # evaluation's metric line and this one's (the order of the evaluators is free)
         start = max([i for i in metric_lines if i < line], default=-1)
         end = min([i for i in metric_lines if i > line], default=len(lines))
-        for prop_line, prop_table in parse_tables(text, PROP_MARKER):
+        for prop_line, prop_table in prop_tables:
             if start < prop_line < end and "RegProp" in prop_table:
                 if prop_table["Class"] != table["Class"]:
                     raise ValueError(
@@ -138,7 +127,57 @@ def read_work_dir(work_dir: str) -> dict:
                 result["regprop"] = [_to_float(c) for c in prop_table["RegProp"]]
                 found = _DENOM.search(lines[prop_line])
                 result["regprop_denominator"] = found.group(1) if found else None
-        return result
+        evaluations.append(result)
+    return evaluations
+
+
+def read_work_dir(work_dir: str, select: str = "last") -> dict:
+    """Read one per-class evaluation of a work dir: the last one, or the best one.
+
+    Args:
+        work_dir (str): An mmseg work dir (holding ``<timestamp>/<timestamp>.log``).
+        select (str): ``'last'``: the last evaluation of the newest log that has one (the
+            final validation of a training run, or the evaluation of ``tools/test.py
+            --work-dir``). ``'best'``: the evaluation with the highest mIoU over every log of
+            the work dir (the first of equal ones), i.e. the validation of the checkpoint that
+            mmengine's ``CheckpointHook(save_best='mIoU')`` keeps: for a run validated every
+            epoch, the best epoch, which is model selection on the evaluated split.
+
+    Returns:
+        dict: ``classes`` (list), ``iou`` (list of floats, percent), ``miou`` (float),
+        ``regprop`` (list or None), ``regprop_denominator`` (str or None), ``log`` (path),
+        ``iteration`` (the last training iteration logged before the evaluation, or None),
+        ``evaluations`` (how many evaluations ``select`` chose from).
+
+    Raises:
+        FileNotFoundError: if the work dir does not exist or none of its logs holds an
+            ``IoUMetric`` per-class table.
+        ValueError: if ``select`` is neither ``'last'`` nor ``'best'``, or the
+            region-proportion table of an evaluation lists other classes than its IoU table.
+    """
+    if select not in ("last", "best"):
+        raise ValueError(f"select must be 'last' or 'best', got {select!r}")
+    root = Path(work_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"work dir not found: {work_dir}")
+    logs = sorted(root.glob("*/*.log"), key=lambda p: (p.parent.name, p.name))
+    candidates: List[dict] = []
+    for log in reversed(logs):
+        evaluations = _log_evaluations(log)
+        if select == "last" and evaluations:
+            candidates = evaluations
+            break
+        candidates = evaluations + candidates
+    if candidates:
+        if select == "last":
+            chosen = candidates[-1]
+        else:
+            ranked = [
+                (-math.inf if math.isnan(e["miou"]) else e["miou"], -i)
+                for i, e in enumerate(candidates)
+            ]
+            chosen = candidates[-max(ranked)[1]]
+        return dict(chosen, evaluations=len(candidates))
     raise FileNotFoundError(
         f"no evaluation results in work dir {work_dir}: no log <timestamp>/<timestamp>.log "
         f"with mmseg's per-class IoU table ('{IOU_MARKER}'); run a validation or "
@@ -152,6 +191,7 @@ def collect_results(
     regprop_config: Optional[str] = None,
     regprop_split: str = "val",
     cfg_options: Optional[dict] = None,
+    select: str = "last",
 ) -> dict:
     """Read every work dir and check that they share a class list.
 
@@ -162,10 +202,13 @@ def collect_results(
             (denominator 'all'), instead of the runs' ``ProportionMetric`` tables.
         regprop_split (str): Split of ``regprop_config``. Default: 'val'.
         cfg_options (dict, optional): Overrides of ``regprop_config``.
+        select (str): Which evaluation of each work dir, ``'last'`` or ``'best'`` (highest
+            mIoU); see :func:`read_work_dir`.
 
     Returns:
         dict: ``classes``, ``rows`` (list of ``(name, iou list, miou)``), ``regprop`` (list or
-        None), ``regprop_source`` (str), ``warnings`` (list of str).
+        None), ``regprop_source`` (str), ``warnings`` (list of str), ``select`` (str),
+        ``selected`` (per row: ``(log, training iteration or None, evaluations)``).
 
     Raises:
         ValueError: if ``names`` does not match ``work_dirs`` or two runs have different
@@ -180,7 +223,7 @@ def collect_results(
         names = [Path(w).name for w in work_dirs]
     if len(names) != len(work_dirs):
         raise ValueError(f"{len(names)} names for {len(work_dirs)} work dirs")
-    runs = [read_work_dir(w) for w in work_dirs]
+    runs = [read_work_dir(w, select) for w in work_dirs]
     classes = runs[0]["classes"]
     for work_dir, run in zip(work_dirs[1:], runs[1:]):
         if run["classes"] != classes:
@@ -220,7 +263,13 @@ def collect_results(
             )
     rows = [(name, run["iou"], run["miou"]) for name, run in zip(names, runs)]
     return dict(
-        classes=classes, rows=rows, regprop=regprop, regprop_source=source, warnings=warnings
+        classes=classes,
+        rows=rows,
+        regprop=regprop,
+        regprop_source=source,
+        warnings=warnings,
+        select=select,
+        selected=[(r["log"], r["iteration"], r["evaluations"]) for r in runs],
     )
 
 
@@ -236,7 +285,7 @@ def format_markdown(results: dict) -> str:
 
     Returns:
         str: The table (values with one decimal, ``nan`` for a class without IoU) and a note
-        on its source, ending with a newline.
+        on which evaluation was read and where mRegProp comes from, ending with a newline.
     """
     header = ["Method"] + list(results["classes"]) + ["mIoU"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -246,6 +295,13 @@ def format_markdown(results: dict) -> str:
     for name, iou, miou in results["rows"]:
         lines.append("| " + " | ".join([name] + [_fmt(v) for v in iou] + [_fmt(miou)]) + " |")
     note = "IoU (%) per class"
+    if results.get("select") == "best":
+        note += (
+            " of each work dir's best evaluation (highest mIoU: the best validation epoch, "
+            "model selection on the evaluated split)"
+        )
+    else:
+        note += " of each work dir's last evaluation"
     if results["regprop"] is not None:
         note += f"; mRegProp (%) from {results['regprop_source']}"
     lines += ["", note + "."]

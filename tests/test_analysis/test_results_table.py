@@ -131,3 +131,46 @@ def test_regprop_from_a_dataset_config(tmp_path):
     write_config(tmp_path / "cfg.py", dataset, split="val")
     with pytest.raises(ValueError, match="cfg.py has other classes than the work dirs"):
         collect_results([a], regprop_config=config)
+
+
+def _two_runs_best_first(tmp_path) -> str:
+    """Work dir ``a``: an older log whose last evaluation is perfect (mIoU 100) and a newer one
+    whose last is ONE_WRONG (mIoU 72.2); each log also has an all-road evaluation first."""
+    fake_work_dir(tmp_path, "a", [PERFECT], timestamp="20260101_000000")
+    fake_work_dir(tmp_path, "a2", [ONE_WRONG], timestamp="20260102_000000")
+    (tmp_path / "a2" / "20260102_000000").rename(tmp_path / "a" / "20260102_000000")
+    return str(tmp_path / "a")
+
+
+def test_best_evaluation_is_the_highest_miou_over_all_logs(tmp_path):
+    a = _two_runs_best_first(tmp_path)
+    last = read_work_dir(a)
+    assert last["iou"] == [66.67, 50.0, 100.0] and last["log"].endswith("20260102_000000.log")
+    assert last["evaluations"] == 2
+    best = read_work_dir(a, select="best")
+    assert best["iou"] == [100.0, 100.0, 100.0] and best["miou"] == 100.0
+    assert best["log"].endswith("20260101_000000.log") and best["evaluations"] == 4
+    assert best["regprop"] == [25.0, 25.0, 37.5]
+    res = collect_results([a], names=["CE"], select="best")
+    text = format_markdown(res)
+    assert "| CE | 100.0 | 100.0 | 100.0 | 100.0 |" in text
+    assert "best evaluation (highest mIoU: the best validation epoch" in text
+    assert "last evaluation" in format_markdown(collect_results([a], names=["CE"]))
+    with pytest.raises(ValueError, match="select must be 'last' or 'best', got 'first'"):
+        read_work_dir(a, select="first")
+
+
+def test_best_evaluation_names_its_training_iteration(tmp_path):
+    """In a training log each validation follows the train iterations that precede it."""
+    a = fake_work_dir(tmp_path, "a", [ONE_WRONG])
+    (log,) = (tmp_path / "a").glob("*/*.log")
+    lines, k = [], 0
+    for line in log.read_text().splitlines():
+        if IOU_MARKER in line:
+            k += 1
+            lines.append(f"2026/01/01 - mmengine - INFO - Iter(train) [{372 * k:5d}/37200]  lr: 1")
+        lines.append(line)
+    log.write_text("\n".join(lines) + "\n")
+    best = read_work_dir(a, select="best")
+    assert best["iteration"] == 744 and best["miou"] == pytest.approx(72.22, abs=0.01)
+    assert read_work_dir(str(tmp_path / "a"))["iteration"] == 744

@@ -122,9 +122,7 @@ def test_config_registers_plugin(path: Path):
 
 
 # R101 models take ~5 s each on a CPU: that half runs with the slow tests
-TRAIN_CASES = [
-    pytest.param(p, marks=pytest.mark.slow) if "_r101_" in p.name else p for p in CONFIGS
-]
+TRAIN_CASES = [pytest.param(p, marks=pytest.mark.slow) if "_r101" in p.name else p for p in CONFIGS]
 
 
 @pytest.mark.parametrize("path", TRAIN_CASES, ids=_rel)

@@ -1,9 +1,12 @@
-"""The Cityscapes configs follow the paper's protocol, their names and mmseg's components.
+"""The Cityscapes configs follow the paper's protocol, their names and their models.
 
-Protocol (Liu et al., Section 3): semantic FPN on ResNetV1c-50/101 with SyncBN and ImageNet
-weights, 512x1024 training crops from the authors' pipeline, batch 8 (4 GPUs x 2), SGD lr 0.01
-momentum 0.9 weight decay 1e-4, 100 epochs = 100 * ceil(2975 / 8) iterations of poly decay
-(power 0.9) to 1e-4, full-resolution whole-image testing with mmseg's IoUMetric.
+Protocol (Liu et al., Section 3, as the authors' released code runs it): 512x1024 training
+crops from the authors' pipeline, batch 8, SGD lr 0.01 momentum 0.9 weight decay 1e-4,
+100 epochs = 100 * ceil(2975 / 8) iterations of poly decay (power 0.9) to 1e-4, validation
+every epoch with the best-mIoU checkpoint kept, full-resolution whole-image testing with
+mmseg's IoUMetric. Two model families: ``smpfpn_r{50,101}b_1xb8`` (the authors' network,
+segmentation_models_pytorch 0.2.1's FPN on torchvision's ResNet, one GPU at batch 8) and
+``fpn_r{50,101}_4xb2`` (mmseg's semantic FPN on ResNetV1c with SyncBN, 4 GPUs x 2).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import numpy as np
 import pytest
 from config_loading import read_config
 from mini_cityscapes import ID_TO_TRAIN, make_mini_cityscapes
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
-from mmseg.registry import DATASETS
+from mmseg.registry import DATASETS, MODELS
 from PIL import Image
 
 import mmseg_marginal  # noqa: F401  (registers the pipeline's photometric transforms)
@@ -66,11 +69,22 @@ LOSSES = {
     "gdice": [dict(type="GeneralizedDiceLoss", loss_weight=1.0, reduction="batch")],
     "dicebias-ce": [CE, dict(type="DiceBiasLoss", loss_weight=0.1, class_reduction="mean")],
 }
-PROTOCOL_CONFIGS = [
+MMSEG_FPN_CONFIGS = [
     FPN_DIR / f"fpn_{bb}_4xb2-37.2k_cityscapes-512x1024_{loss}.py"
     for bb in ("r50", "r101")
     for loss in LOSSES
 ]
+SMP_FPN_CONFIGS = [
+    FPN_DIR / f"smpfpn_{bb}_1xb8-37.2k_cityscapes-512x1024_{loss}.py"
+    for bb in ("r50b", "r101b")
+    for loss in LOSSES
+]
+PROTOCOL_CONFIGS = SMP_FPN_CONFIGS + MMSEG_FPN_CONFIGS
+# the ImageNet files smp 0.2.1 loads for encoder_weights='imagenet' (pretrainedmodels' URLs)
+SMP_IMAGENET = {
+    50: "https://download.pytorch.org/models/resnet50-19c8e357.pth",
+    101: "https://download.pytorch.org/models/resnet101-5d3b4d8f.pth",
+}
 
 
 def _cfg(path: Path) -> Config:
@@ -98,7 +112,9 @@ def _find(pipeline: list, type_name: str) -> list[dict]:
 
 def test_one_config_per_loss_and_backbone():
     present = sorted(FPN_DIR.glob("fpn_r*_4xb2-37.2k_cityscapes-512x1024_*.py"))
-    assert sorted(PROTOCOL_CONFIGS) == present
+    assert sorted(MMSEG_FPN_CONFIGS) == present
+    present = sorted(FPN_DIR.glob("smpfpn_r*_1xb8-37.2k_cityscapes-512x1024_*.py"))
+    assert sorted(SMP_FPN_CONFIGS) == present
     assert len(present) == 20
 
 
@@ -119,7 +135,7 @@ def test_config_name_matches_its_content(path: Path):
     cfg = _cfg(path)
     m = NAME.fullmatch(path.stem)
     assert m is not None, "name does not follow mmseg's convention"
-    assert m["model"] == "fpn" and m["dataset"] == "cityscapes"
+    assert m["model"] in ("fpn", "smpfpn") and m["dataset"] == "cityscapes"
     assert cfg.train_dataloader.batch_size == int(m["batch"])
     assert int(m["gpus"]) * int(m["batch"]) == 8
     max_iters = cfg.train_cfg.max_iters
@@ -129,17 +145,33 @@ def test_config_name_matches_its_content(path: Path):
     assert tuple(cfg.model.data_preprocessor.size) == crop
     (random_crop,) = _find(cfg.train_dataloader.dataset.pipeline, "RandomCrop")
     assert tuple(random_crop["crop_size"]) == crop
-    depth = int(m["backbone"][1:])
-    assert cfg.model.backbone.type == "ResNetV1c" and cfg.model.backbone.depth == depth
-    assert cfg.model.pretrained == f"open-mmlab://resnet{depth}_v1c"
+    backbone = cfg.model.backbone
+    if m["model"] == "fpn":  # mmseg's naming: r50 = ResNetV1c-50
+        depth = int(m["backbone"][1:])
+        assert backbone.type == "ResNetV1c" and backbone.depth == depth
+        assert cfg.model.pretrained == f"open-mmlab://resnet{depth}_v1c"
+    else:  # mmseg's naming: r50b = ResNet-50 v1b, torchvision's layout
+        assert m["backbone"][0] == "r" and m["backbone"][-1] == "b"
+        depth = int(m["backbone"][1:-1])
+        assert backbone.type == "ResNet" and backbone.depth == depth
+        assert backbone.style == "pytorch" and not backbone.deep_stem and not backbone.avg_down
+        assert cfg.model.pretrained == SMP_IMAGENET[depth]
 
 
 @pytest.mark.parametrize("path", PROTOCOL_CONFIGS, ids=lambda p: p.stem)
 def test_protocol(path: Path):
     cfg = _cfg(path)
     model = cfg.model
-    assert model.neck.type == "FPN" and model.decode_head.type == "FPNHead"
-    assert model.backbone.norm_cfg.type == "SyncBN" and model.decode_head.norm_cfg.type == "SyncBN"
+    if path.name.startswith("fpn_"):
+        assert model.neck.type == "FPN" and model.decode_head.type == "FPNHead"
+        assert model.backbone.norm_cfg.type == "SyncBN"
+        assert model.decode_head.norm_cfg.type == "SyncBN"
+    else:  # smp 0.2.1's FPN: no neck, GroupNorm decoder, Dropout2d 0.2, one GPU with BN
+        head = model.decode_head
+        assert model.get("neck") is None and head.type == "SMPFPNHead"
+        assert model.backbone.norm_cfg.type == "BN" and head.dropout_ratio == 0.2
+        assert (head.channels, head.pyramid_channels, head.num_groups) == (128, 256, 32)
+        assert head.upsampling == 4 and head.align_corners is True
     assert model.decode_head.num_classes == 19 and model.test_cfg.mode == "whole"
     assert cfg.train_dataloader.dataset.type == "CityscapesDataset"
     opt = cfg.optim_wrapper.optimizer
@@ -157,14 +189,70 @@ def test_protocol(path: Path):
         assert cfg[f"{split}_dataloader"].dataset.data_prefix.img_path == "leftImg8bit/val"
 
 
+@pytest.mark.parametrize(
+    "stems",
+    [
+        ("fpn_r50_4xb2", "fpn_r101_4xb2"),
+        ("smpfpn_r50b_1xb8", "smpfpn_r101b_1xb8"),
+    ],
+    ids=lambda s: s[0],
+)
 @pytest.mark.parametrize("loss", LOSSES)
-def test_r101_config_is_r50_config_with_deeper_backbone(loss: str):
-    r50 = _cfg(FPN_DIR / f"fpn_r50_4xb2-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
-    r101 = _cfg(FPN_DIR / f"fpn_r101_4xb2-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
+def test_r101_config_is_r50_config_with_deeper_backbone(loss: str, stems: tuple):
+    r50 = _cfg(FPN_DIR / f"{stems[0]}-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
+    r101 = _cfg(FPN_DIR / f"{stems[1]}-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
     assert (r101["model"]["backbone"]["depth"], r50["model"]["backbone"]["depth"]) == (101, 50)
     r101["model"]["backbone"]["depth"] = 50
     r101["model"]["pretrained"] = r50["model"]["pretrained"]
     assert r101 == r50
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_smp_fpn_config_is_the_mmseg_fpn_config_with_the_authors_network(loss: str):
+    """The two families share data, schedule, evaluation and loss; they differ in the model
+    and in the split of the batch of 8 (1 GPU x 8 vs 4 GPUs x 2)."""
+    smp = _without_scope(
+        _cfg(FPN_DIR / f"smpfpn_r50b_1xb8-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
+    )
+    mmseg_fpn = _without_scope(
+        _cfg(FPN_DIR / f"fpn_r50_4xb2-37.2k_cityscapes-512x1024_{loss}.py").to_dict()
+    )
+    assert (
+        smp["model"]["decode_head"]["loss_decode"]
+        == (mmseg_fpn["model"]["decode_head"]["loss_decode"])
+    )
+    assert smp["model"]["data_preprocessor"] == mmseg_fpn["model"]["data_preprocessor"]
+    assert (smp["train_dataloader"]["batch_size"], mmseg_fpn["train_dataloader"]["batch_size"]) == (
+        8,
+        2,
+    )
+    for cfg in (smp, mmseg_fpn):
+        for key in ("model", "norm_cfg", "data_preprocessor"):
+            cfg.pop(key, None)
+        cfg["train_dataloader"].pop("batch_size")
+    assert smp == mmseg_fpn
+
+
+def _parameters(path: Path) -> int:
+    init_default_scope("mmseg")
+    model = _cfg(path).model.to_dict()
+    model["pretrained"] = None
+    for key in ("backbone", "decode_head", "neck"):
+        if model.get(key) and model[key].get("norm_cfg", {}).get("type") == "SyncBN":
+            model[key]["norm_cfg"]["type"] = "BN"
+    if model.get("neck") is None:
+        model.pop("neck", None)
+    return sum(p.numel() for p in MODELS.build(ConfigDict(model)).parameters())
+
+
+def test_parameter_counts_of_both_families():
+    """The smpfpn configs build smp 0.2.1's FPN (26,118,355 / 45,110,483 parameters for 19
+    classes); the mmseg-FPN variant is mmseg's semantic FPN (28,497,907 / 47,490,035)."""
+    stem = "-37.2k_cityscapes-512x1024_ce.py"
+    assert _parameters(FPN_DIR / f"smpfpn_r50b_1xb8{stem}") == 26_118_355
+    assert _parameters(FPN_DIR / f"smpfpn_r101b_1xb8{stem}") == 45_110_483
+    assert _parameters(FPN_DIR / f"fpn_r50_4xb2{stem}") == 28_497_907
+    assert _parameters(FPN_DIR / f"fpn_r101_4xb2{stem}") == 47_490_035
 
 
 def _without_scope(node: object) -> object:

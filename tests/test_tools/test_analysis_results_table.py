@@ -32,3 +32,18 @@ def test_runs_as_a_script(tmp_path):
     proc = run_analysis_tool("results_table", *args)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "error: 1 names for 2 work dirs"
+
+
+@pytest.mark.slow
+def test_default_is_the_best_evaluation(tmp_path):
+    """Without --select the script reads each work dir's best evaluation (Table 4's best
+    epoch); --select last reads the newest log's last one."""
+    fake_work_dir(tmp_path, "a", [PERFECT], timestamp="20260101_000000")
+    fake_work_dir(tmp_path, "a2", [ONE_WRONG], timestamp="20260102_000000")
+    (tmp_path / "a2" / "20260102_000000").rename(tmp_path / "a" / "20260102_000000")
+    a = str(tmp_path / "a")
+    best = run_analysis_tool("results_table", a, "--names", "CE")
+    last = run_analysis_tool("results_table", a, "--names", "CE", "--select", "last")
+    assert best.returncode == 0 and last.returncode == 0, best.stderr + last.stderr
+    assert "| CE | 100.0 | 100.0 | 100.0 | 100.0 |" in best.stdout.splitlines()
+    assert "| CE | 66.7 | 50.0 | 100.0 | 72.2 |" in last.stdout.splitlines()

@@ -1,16 +1,26 @@
 """Per-class IoU of several runs under the mRegProp row (the layout of the paper's Table 4).
 
-Reads the evaluation that mmseg already writes to each work dir's log (the per-class table of
-``IoUMetric`` in the latest ``<work_dir>/<timestamp>/<timestamp>.log``, its last evaluation),
-so any mmseg work dir works. The mRegProp row comes from the ``ProportionMetric`` table of the
-same evaluation (``dict(type='ProportionMetric', denominator='all')`` in the evaluator) or from
-a dataset config with ``--regprop-config`` (denominator 'all', as the paper's row). The
+Reads the evaluations that mmseg already writes to each work dir's logs (the per-class table of
+``IoUMetric`` in ``<work_dir>/<timestamp>/<timestamp>.log``), so any mmseg work dir works. By
+default (``--select best``) each row is the work dir's best evaluation, the one with the
+highest mIoU: for a training run of the Table 4 configs, validated every epoch, that is the
+best validation epoch, the checkpoint ``best_mIoU_iter_*.pth`` that mmengine keeps and the
+model the authors' ``tools/test_net.py`` reported (``best.pth``), i.e. model selection on
+Cityscapes val, the split the table reports. ``--select last`` takes the last evaluation of the
+newest log instead. The mRegProp row comes from the ``ProportionMetric`` table of the same
+evaluation (``dict(type='ProportionMetric', denominator='all')`` in the evaluator) or from a
+dataset config with ``--regprop-config`` (denominator 'all', as the paper's row). The
 computation is :mod:`mmseg_marginal.analysis.results_table`.
 
-Example::
+Table 4 on the authors' model (configs/fpn_marginal/smpfpn_r50b_1xb8-37.2k_cityscapes-512x1024_
+<loss>.py, one work dir per loss, trained as docs/configs.md shows)::
 
-    python tools/analysis/results_table.py work_dirs/ce work_dirs/dice work_dirs/ours_l1 \\
-        --names CE Dice "Ours(L1)" --out-md table.md --out-png table.png
+    W=work_dirs/smpfpn_r50b_1xb8-37.2k_cityscapes-512x1024
+    python tools/analysis/results_table.py ${W}_ce ${W}_focal ${W}_dice ${W}_logdice ${W}_dice-ce \\
+        ${W}_logdice-ce ${W}_ce-kl ${W}_ce-l1 \\
+        --names CE Focal 1-Dice "-log Dice" DiceCE LogDiceCE "Ours (DKL)" "Ours (L1)" \\
+        --regprop-config configs/_base_/datasets/cityscapes_marginal_512x1024.py \\
+        --out-md table4_r50.md --out-png table4_r50.png
 """
 
 import argparse
@@ -34,6 +44,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--regprop-split", default="val", choices=["train", "val", "test"])
     parser.add_argument(
+        "--select",
+        default="best",
+        choices=["best", "last"],
+        help="evaluation of each work dir: best = highest mIoU (the best validation epoch, as "
+        "Table 4 reports), last = the newest log's last evaluation (default: best)",
+    )
+    parser.add_argument(
         "--cfg-options", nargs="+", action=DictAction, help="overrides of --regprop-config"
     )
     return parser.parse_args(argv)
@@ -42,7 +59,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     results = collect_results(
-        args.work_dirs, args.names, args.regprop_config, args.regprop_split, args.cfg_options
+        args.work_dirs,
+        args.names,
+        args.regprop_config,
+        args.regprop_split,
+        args.cfg_options,
+        select=args.select,
     )
     for warning in results["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)

@@ -2,7 +2,7 @@
 # (Liu et al., "The hidden label-marginal biases of segmentation losses"; repository
 # by-liu/SegLossBias, seglossbias/data/data_transform.py, with the albumentations 1.1.0
 # its requirements.txt pins). This is the default of every configs/fpn_marginal config;
-# cityscapes_marginal_512x1024_paper-text.py is the same with the paper text's rescale range.
+# cityscapes_marginal_512x1024_rescale-0.5-1.5.py is the same with the range the code writes.
 #   * with probability 0.3 the whole frame resized to 512x1024 (bicubic), otherwise a
 #     random rescale of the 1024x2048 frame by a factor drawn uniformly from [1.5, 2.5]
 #     followed by a 512x1024 random crop. The released code writes

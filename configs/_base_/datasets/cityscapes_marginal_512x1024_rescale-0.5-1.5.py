@@ -1,13 +1,13 @@
-# Cityscapes with the paper text's rescale range: the pipeline of
-# cityscapes_marginal_512x1024.py (the authors' released code) with the factor of the
-# 70 % rescale-and-crop branch drawn from [0.5, 1.5], the range the paper's text (and
-# the released code's A.RandomScale([0.5, 1.5]) argument) names, instead of the
-# [1.5, 2.5] that albumentations 1.1.0 actually draws for that argument. Everything
-# else is identical (a test checks it). To train a configs/fpn_marginal config with it,
-# change one line, the dataset entry of _base_ in
-# fpn_marginal/fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py (every R50 and R101 config
-# inherits it):
-#     "../_base_/datasets/cityscapes_marginal_512x1024_paper-text.py",
+# Cityscapes with the rescale range written in the authors' released code: the pipeline of
+# cityscapes_marginal_512x1024.py with the factor of the 70 % rescale-and-crop branch drawn
+# from [0.5, 1.5], the literal argument of the code's A.RandomScale([0.5, 1.5]), instead of
+# the [1.5, 2.5] that albumentations 1.1.0 draws for that argument (it adds 1 to both ends of
+# scale_limit). The paper itself states no range (it says the images are resized to
+# 512 x 1024). Everything else is identical (a test checks it). To train a configs/fpn_marginal
+# config with it, change one line, the dataset entry of _base_ in the CE config its loss
+# configs inherit (smpfpn_r50b_1xb8-37.2k_cityscapes-512x1024_ce.py for the authors' network,
+# fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py for mmseg's FPN):
+#     "../_base_/datasets/cityscapes_marginal_512x1024_rescale-0.5-1.5.py",
 _base_ = ["./cityscapes_marginal_512x1024.py"]
 
 crop_size = (512, 1024)

@@ -1,0 +1,20 @@
+# The authors' FPN (smp 0.2.1, ResNet-50), Cityscapes 512x1024, authors' protocol. Loss: -log Dice as the authors' released
+# code ran it (their DiceLoss, smp 0.2.1 style, multi-class): intersections and sizes pooled
+# over the batch, classes absent from the batch's ground truth counted as 0 in the mean over the
+# 19 classes, smooth 0 and eps 1e-7 (denominator and log clamped at eps).
+# The per-image Dice of the paper's text: drop reduction/absent/smooth/eps (the defaults).
+_base_ = "./smpfpn_r50b_1xb8-37.2k_cityscapes-512x1024_ce.py"
+model = dict(
+    decode_head=dict(
+        loss_decode=dict(
+            _delete_=True,
+            type="ClasswiseDiceLoss",
+            log=True,
+            reduction="batch",
+            absent="zero",
+            smooth=0.0,
+            eps=1e-7,
+            loss_weight=1.0,
+        )
+    )
+)
