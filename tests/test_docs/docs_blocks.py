@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -33,9 +34,15 @@ REPO = Path(__file__).resolve().parents[2]
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
 KINDS = {"run", "test", "install", "ci", "gpu", "cityscapes"}
 MARKER = re.compile(r"^<!--\s*check:\s*(?P<spec>.*?)\s*-->$")
-FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^\s`]*)")
+FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^\s`]*)")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+(?P<title>.+?)\s*#*\s*$")
+
+
+def closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened by ``fence`` (the same character, as many or more,
+    nothing else; indented fences, as in list items, count)."""
+    return re.fullmatch(rf"\s*{re.escape(fence[0])}{{{len(fence)},}}\s*", line) is not None
 
 
 def pages() -> List[Path]:
@@ -112,7 +119,7 @@ def blocks(page: Path) -> List[Block]:
         fence = match.group("fence")
         start = i
         j = i + 1
-        while j < len(lines) and not lines[j].startswith(fence):
+        while j < len(lines) and not closes(lines[j], fence):
             j += 1
         k = start - 1
         while k >= 0 and not lines[k].strip():
@@ -121,7 +128,7 @@ def blocks(page: Path) -> List[Block]:
         if k >= 0:
             comment = MARKER.match(lines[k].strip())
             marker = comment.group("spec") if comment else None
-        text = "\n".join(lines[start + 1 : j]) + "\n"
+        text = textwrap.dedent("\n".join(lines[start + 1 : j]) + "\n")
         found.append(Block(page, start + 1, match.group("lang").lower(), text, marker))
         i = j + 1
     return found
@@ -153,7 +160,7 @@ def anchors(page: Path) -> set:
             in_fence = fence.group("fence")
             continue
         if in_fence is not None:
-            if line.startswith(in_fence):
+            if closes(line, in_fence):
                 in_fence = None
             continue
         heading = HEADING.match(line)
@@ -172,7 +179,7 @@ def links(page: Path) -> List[tuple]:
             in_fence = fence.group("fence")
             continue
         if in_fence is not None:
-            if line.startswith(in_fence):
+            if closes(line, in_fence):
                 in_fence = None
             continue
         for match in LINK.finditer(re.sub(r"`[^`]*`", "", line)):

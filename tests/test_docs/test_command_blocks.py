@@ -66,14 +66,17 @@ def test_blocks_and_markers_are_found(tmp_path):
     page.write_text(
         "# T\n\n<!-- check: gpu -->\n\n```bash\necho a\n```\n\n```text\nout\n```\n"
         "````bash\n```\n````\n"
+        "- item\n\n  <!-- check: ci -->\n  ```bash\n  make test\n  ```\n"
     )
     found = blocks(page)
     assert [(b.line, b.lang, b.marker) for b in found] == [
         (5, "bash", "gpu"),
         (9, "text", None),
         (12, "bash", None),
+        (18, "bash", "ci"),
     ]
     assert found[0].text == "echo a\n" and found[2].text == "```\n"
+    assert found[3].text == "make test\n"
 
 
 def test_slugs_are_myst_anchors():
