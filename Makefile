@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # tools/dist_*.sh call torchrun and python from PATH: the venv's, without activating it
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install demo test test-fast lint
+.PHONY: install demo test test-fast lint docs
 
 install:
 	VENV=$(VENV) bash tools/install.sh
@@ -16,7 +16,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+# The documentation site: every warning is an error (-W), all of them reported (--keep-going);
+# cross references are checked (nitpicky, MyST heading anchors; docs/conf.py).
+docs: install
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+test: lint docs
 	$(PY) -m pytest
 
 test-fast: lint

@@ -46,10 +46,15 @@ EXTRAS_REQUIRE = {
     "analysis": ["matplotlib"],
     "cityscapes": ["cityscapesscripts"],
     "mmpretrain": ["mmpretrain>=1.0.0,<2.0.0"],
+    # the documentation site (make docs): Sphinx with MyST markdown and the furo theme
+    "docs": ["sphinx>=7.2", "myst-parser>=2.0", "furo"],
 }
-EXTRAS_REQUIRE["all"] = sorted({req for reqs in EXTRAS_REQUIRE.values() for req in reqs})
-# the test suite exercises every extra, plus the test and lint tools
-EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + ["packaging", "pytest", "ruff"]
+EXTRAS_REQUIRE["all"] = sorted(
+    {req for name, reqs in EXTRAS_REQUIRE.items() if name != "docs" for req in reqs}
+)
+# the test suite exercises every extra, plus the test and lint tools and the docs build
+EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + EXTRAS_REQUIRE["docs"]
+EXTRAS_REQUIRE["tests"] += ["packaging", "pytest", "ruff"]
 
 setup(
     name="mmseg_marginal",

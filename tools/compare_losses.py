@@ -13,6 +13,9 @@ difference to a reference loss (``--reference``, default the first of ``--losses
 A loss name is the config beside ``--config`` that differs only in its loss suffix
 (``..._ce.py`` -> ``..._ce-l1.py`` for ``ce-l1``), or ``name=path/to/config.py``.
 
+A config that trains on the built-in vessel images (``SyntheticVesselsDataset``, the demo's
+data) gets them written first when its data root has none: the demo's 200 + 50 images, seed 0.
+
 CamVid, 4 losses, 3 seeds::
 
     python tools/compare_losses.py \\
@@ -42,6 +45,10 @@ from mmseg_marginal.experiments import (
     sibling_loss_configs,
     write_summary,
 )
+from mmseg_marginal.experiments.demo import prepare_demo_data
+
+#: The demo's data (``tools/demo.py``'s defaults), written for a config that trains on it.
+DEMO_DATA = dict(num_train=200, num_val=50, seed=0)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -83,6 +90,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def prepare_generated_data(
+    config: str, cfg_options: Optional[dict] = None, data_root: Optional[str] = None
+) -> Optional[str]:
+    """Write the built-in vessel images when ``config`` trains on them and they are absent.
+
+    Returns:
+        str | None: an error message of the generator, or None (data present, written, or not
+        generated data).
+
+    Raises:
+        FileNotFoundError: the config does not exist.
+    """
+    import os.path as osp
+
+    from mmseg_marginal.experiments.run import load_config
+
+    cfg = load_config(config, cfg_options=cfg_options, data_root=data_root)
+    dataset = cfg.train_dataloader.dataset
+    while "dataset" in dataset:  # RepeatDataset-style wrappers
+        dataset = dataset.dataset
+    if dataset.get("type") != "SyntheticVesselsDataset":
+        return None
+    root = dataset.get("data_root", "")
+    if osp.isdir(osp.join(root, "img_dir", "train")):
+        return None
+    return prepare_demo_data(root, **DEMO_DATA)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns the exit code (1 when a run failed, 2 bad input)."""
     args = parse_args(argv)
@@ -90,6 +125,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         runs = plan_runs(args.losses, args.seeds, args.iters, args.sweep_lambda, config=args.config)
         reference_row([], runs, args.reference)  # an unknown reference fails before training
         if not args.summary_only:
+            error = prepare_generated_data(args.config, args.cfg_options, args.data_root)
+            if error:
+                raise ValueError(error)
             check_data(args.config, cfg_options=args.cfg_options, data_root=args.data_root)
     except (ValueError, FileNotFoundError) as err:
         print(f"compare_losses: error: {err}", file=sys.stderr)

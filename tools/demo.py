@@ -9,7 +9,7 @@ per class the IoU and the ground-truth versus predicted proportion (and the vess
 HD-95), and draws the proportions of the three losses in one PNG (needs matplotlib). The library
 behind it is ``mmseg_marginal.experiments.demo``::
 
-    python tools/demo.py                # a few minutes on an idle 2-core CPU (see the README)
+    python tools/demo.py                # the full demo: 3 losses x 400 iterations
     python tools/demo.py --iters 50     # a quick look
 """
 

@@ -80,7 +80,7 @@ def l1_penalty(pred_prop: np.ndarray, gt_prop: float) -> np.ndarray:
     return _binary_penalty(pred_prop, gt_prop, "l1")
 
 
-#: The curves of the figure, by legend label: ``fn(pred_prop, gt_prop) -> values``.
+#: The curves of the figure by legend label, each ``fn(pred_prop, gt_prop) -> values``.
 PENALTIES: Dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "DB1 = log(p1 + y1)": dice_bias_fg,
     "DB = sum_k log(pk + yk)": dice_bias_two_class,

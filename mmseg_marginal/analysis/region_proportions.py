@@ -36,7 +36,7 @@ from mmseg.registry import DATASETS
 
 from ..evaluation.metrics import image_proportion_counts
 
-#: The denominators of the proportions: all pixels (void included) or the valid ones.
+#: The denominators of the proportions, all pixels (void included) or the valid ones.
 DENOMINATORS = ("all", "valid")
 
 

@@ -37,7 +37,7 @@ class CheckedSegDataset(BaseSegDataset):
         if self.data_root is not None and not osp.isdir(self.data_root):
             raise FileNotFoundError(
                 f"{name}: data root '{self.data_root}' does not exist "
-                "(see the README for how to get and lay out the data)."
+                "(docs/datasets.md says how to get and lay out the data)."
             )
         img_dir = self.data_prefix.get("img_path", None)
         if img_dir is not None and not self.ann_file:

@@ -89,8 +89,8 @@ def generate_synthetic_streets(
 
     Writes ``root/img_dir/{train,val}/NNNNN.png`` (RGB images),
     ``root/ann_dir/{train,val}/NNNNN.png`` (uint8 labels 0..8, class order
-    :data:`CLASSES`) and ``root/meta.json`` (the arguments and the measured
-    pixel share of each class). Image ``i`` of a split is drawn from
+    :data:`~mmseg_marginal.datasets.street_scenes.CLASSES`) and ``root/meta.json`` (the
+    arguments and the measured pixel share of each class). Image ``i`` of a split is drawn from
     ``numpy.random.default_rng([seed, split_id, i])``, so the same arguments
     give byte-identical files and another seed gives other scenes.
 
@@ -107,8 +107,9 @@ def generate_synthetic_streets(
         seed (int): random seed, >= 0.
         thing_proportions (Mapping[str, float], optional): target mean pixel
             share of some thing classes ('car', 'pole', 'person', 'sign'),
-            overriding :data:`DEFAULT_THING_PROPORTIONS`; each in (0, 1), at
-            least one smallest object at this size, all together at most 0.3.
+            overriding
+            :data:`~mmseg_marginal.datasets.street_scenes.DEFAULT_THING_PROPORTIONS`; each in
+            (0, 1), at least one smallest object at this size, all together at most 0.3.
 
     Returns:
         Path: ``root``.

@@ -2,12 +2,11 @@
 
 mmengine's ``IterBasedTrainLoop`` resumes a run at iteration N by drawing N batches from the
 dataloader and throwing them away, so that the run continues with the same sample order. Every
-one of those batches is read from disk and augmented: resuming CamVid runs (batch 8) at
-iterations 4,000 and 6,800 took about 7 and 3.5 minutes on 2 CPU cores before the first
-training step; with this loop the first step came 5 seconds after the checkpoint was loaded.
+one of those batches is read from disk and augmented, so the time before the first training
+step grows with N (N × batch size images loaded and augmented).
 
 ``FastResumeIterBasedTrainLoop`` reaches the same sample order by advancing the index stream of
-mmengine's ``InfiniteSampler`` instead, which costs microseconds. What it does not replay are the
+mmengine's ``InfiniteSampler`` instead, without loading any image. What it does not replay are the
 random draws of the augmentations (crops, flips, photometric distortion) in the data workers:
 after a fast resume they start from the workers' seeds again, so the images are the same as in an
 uninterrupted run but their augmentations are fresh draws from the same distribution. For other

@@ -146,7 +146,8 @@ def write_submission(
 
     Raises:
         ValueError: cityscapesscripts is missing, no data root is given, or the config's or
-            the checkpoint's class count is not 19 (:class:`RunCheckError`).
+            the checkpoint's class count is not 19
+            (:class:`~mmseg_marginal.utils.run_checks.RunCheckError`).
         FileNotFoundError: A folder, image annotation or local checkpoint is missing.
         CheckpointLoadError: The checkpoint cannot be read or fetched.
     """

@@ -73,7 +73,7 @@ def shutdown_distributed(synchronize: bool = True) -> None:
     """Destroy the default process group, if any, before the process exits.
 
     Without it, the gloo backend's threads are still running at interpreter exit and a rank can
-    abort with ``terminate called without an active exception`` (seen with 2 CPU processes).
+    abort with ``terminate called without an active exception``.
     With ``synchronize``, the ranks first meet at a barrier, so that no rank tears its
     connections down while another still uses them; pass False after an error, when the other
     ranks may never reach the barrier. Call it after the Runner has gone out of scope.

@@ -1,5 +1,6 @@
 """tools/compare_losses.py through its command line: summary, errors."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,3 +70,20 @@ def test_split_without_annotations_and_unknown_loss(tmp_path):
     assert proc.returncode == 2
     assert "compare_losses: error: unknown loss 'nope': no config <stem>_nope.py" in proc.stderr
     assert "use one of ['ce', 'ce-l1', 'logdice']" in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_demo_config_writes_the_demo_data_it_trains_on(tmp_path):
+    """On the demo's config, with no data at the data root, the tool writes the demo's images
+    (200 + 50, seed 0, as ``tools/demo.py``) before training, then trains and tests on them."""
+    demo = str(REPO / "configs" / "demo" / "unet-s4-c16_1xb8-400_synthetic-vessels-64x64_bce.py")
+    args = ["--config", demo, "--losses", "bce", "--iters", "1", "--out", "out"]
+    args += ["--data-root", "data/vessels", "--work-root", "work"]
+    proc = _run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / "data" / "vessels"
+    assert "[demo] generating 200+50 vessel images in data/vessels (seed 0)" in proc.stdout
+    assert len(list((root / "img_dir" / "train").glob("*.png"))) == 200
+    assert len(list((root / "ann_dir" / "val").glob("*.png"))) == 50
+    result = json.loads((tmp_path / "out" / "bce_seed0_iters1.json").read_text())
+    assert result["dataset"] == "SyntheticVesselsDataset" and result["num_images"] == 50

@@ -21,7 +21,7 @@ class MainProcessLoggerHook(LoggerHook):
     ``{log_dir}/{timestamp}.json`` on every rank. The ranks share the timestamp, so in a
     multi-process test they all truncate and rewrite the same file, and two writes that overlap
     leave a file that is not JSON: the bytes of the shorter write followed by the tail of the
-    longer one (seen with 2 processes: ``{"aAcc": ..., "time": 0.02823805809020996}8}``). The
+    longer one (e.g. ``{"aAcc": ..., "time": 0.028}8}``). The
     metrics themselves are the same on every rank (the evaluator collects the results before
     computing them), so this hook logs the line on every rank and writes the file on the main
     process only. Everything else is ``LoggerHook``'s, with the same arguments.

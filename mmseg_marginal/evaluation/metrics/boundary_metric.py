@@ -322,7 +322,8 @@ class BoundaryMetric(BaseMetric):
         """Average the per-image scores.
 
         Args:
-            results (list[dict]): The records of :func:`binary_image_scores` of every image
+            results (list[dict]): The records of
+                :func:`~mmseg_marginal.evaluation.metrics.binary_image_scores` of every image
                 (of every rank), with ``img_path``.
 
         Returns:
