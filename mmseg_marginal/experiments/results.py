@@ -29,7 +29,8 @@ MeanStd = Tuple[Optional[float], Optional[float]]
 def load_results(out_dir: str, runs: Sequence[RunSpec]) -> List[Dict[str, Any]]:
     """The result dicts of the runs that have one in ``out_dir`` (in run order).
 
-    Each gets ``_spec``: the planned :class:`RunSpec`, labelled as when it ran.
+    Each gets ``_spec``: the planned
+    :class:`~mmseg_marginal.experiments.plan.RunSpec`, labelled as when it ran.
     """
     results = []
     for spec in runs:
@@ -155,7 +156,7 @@ def aggregate(
 
 
 def share_error(result: Dict[str, Any]) -> Optional[float]:
-    """Mean over images of |predicted - GT foreground share|, in percent (binary results)."""
+    """Mean over images of ``|predicted - GT foreground share|``, in percent (binary results)."""
     images = result.get("per_image") or []
     if not images:
         return None
@@ -439,7 +440,7 @@ def binary_summary_markdown(
 
     Per loss: DSC (%) and HD-95 (pixels) of the foreground, mean over the test images, then
     mean ± sample std over seeds; the ground-truth and predicted foreground share and the mean
-    per-image |predicted - GT| share (%). Then the differences to the ``reference`` loss
+    per-image ``|predicted - GT|`` share (%). Then the differences to the ``reference`` loss
     (:func:`reference_row`) and, per loss, the one-sample t interval of predicted minus
     ground-truth share.
 
