@@ -218,10 +218,33 @@ def check_loss_placement(site: LossSite) -> None:
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
+#: Names that users give the paper's symbols: ``lambda`` is the marginal weight, ``T``/``tau``
+#: the softmax temperature of the predicted proportions.
+_SYNONYMS = {
+    "lambda": "marginal_weight",
+    "lamda": "marginal_weight",
+    "lam": "marginal_weight",
+    "lmbda": "marginal_weight",
+    "lambd": "marginal_weight",
+    "tau": "temperature",
+    "t": "temperature",
+}
+
+
+def closest_key(key: str, accepted: list[str]) -> str | None:
+    """The accepted key meant by ``key``: a known synonym of the paper's symbols, else the most
+    similar by :func:`difflib.get_close_matches`."""
+    synonym = _SYNONYMS.get(key.lower())
+    if synonym in accepted:
+        return synonym
+    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.0)
+    return close[0] if close else None
+
+
 def _unknown_key_message(path: str, loss_cls: type, key: str, named: dict) -> str:
     accepted = sorted(named)
-    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
-    closest = f"closest: {close[0]!r}; " if close else ""
+    close = closest_key(key, accepted)
+    closest = f"closest: {close!r}; " if close else ""
     return (
         f"{path}.{key}: {loss_cls.__name__} has no key {key!r} ({closest}accepted keys: "
         f"{', '.join(accepted)}); rename or remove {path}.{key}"
