@@ -149,16 +149,21 @@ def _never_calls_loss_decode(head_cls: type) -> str | None:
     )
 
 
+_UNKNOWN = object()
+
+
 def _forward_ignore_index(loss_cls: type, loss_cfg: dict) -> Any:
-    """The label a loss ignores when its caller passes no ``ignore_index``."""
+    """The label a loss ignores when its caller passes no ``ignore_index``: its constructor's
+    ``ignore_index``/``ignore_label`` (mmseg's ``OhemCrossEntropy``), else the default of its
+    ``forward``'s ``ignore_index``; ``_UNKNOWN`` when neither says."""
     named, _ = _params(loss_cls.__init__)
-    if "ignore_index" in named:
-        default = named["ignore_index"].default
-        return loss_cfg.get("ignore_index", default)
+    for key in ("ignore_index", "ignore_label"):
+        if key in named:
+            return loss_cfg.get(key, named[key].default)
     fwd, _ = _params(loss_cls.forward)
     param = fwd.get("ignore_index")
     if param is None or param.default is inspect.Parameter.empty:
-        return None
+        return _UNKNOWN
     return param.default
 
 
@@ -203,13 +208,13 @@ def check_loss_placement(site: LossSite) -> None:
     head_ignore = site.head_cfg.get("ignore_index", DEFAULT_IGNORE_INDEX)
     if per_class and not passes_ignore:
         ignored = _forward_ignore_index(loss_cls, site.cfg)
-        if ignored != head_ignore:
+        if ignored is not _UNKNOWN and ignored != head_ignore:
             raise _error(
                 f"{site.path} ({loss_cls.__name__}): {name} calls it without ignore_index, so "
                 f"it ignores label {ignored!r} while the head's ignore_index is {head_ignore} "
                 f"(pixels labelled {head_ignore} would be out of range); use a loss that ignores "
                 f"{head_ignore} when not told: CEMarginalLoss, LabelMarginalLoss or "
-                f"OhemCrossEntropy with ignore_index={head_ignore}"
+                f"OhemCrossEntropy with ignore_label={head_ignore}"
             )
 
 

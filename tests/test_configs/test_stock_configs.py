@@ -167,7 +167,9 @@ def _batch(num_classes: int, seed: int) -> dict:
 @pytest.mark.parametrize(
     "cfg_name, penalty, kind", CASES, ids=[f"{c.split('/')[1][:-3]}-{k}" for c, _, k in CASES]
 )
-def test_documented_lines_build_train_and_predict_on_a_stock_config(tmp_path, cfg_name, penalty, kind):
+def test_documented_lines_build_train_and_predict_on_a_stock_config(
+    tmp_path, cfg_name, penalty, kind
+):
     roles = snippet_lines()
     lines = [
         f"_base_ = ['mmseg::{cfg_name}']",

@@ -138,6 +138,10 @@ def test_family_recipe_trains_with_the_marginal_term(tmp_path, family):
     cfg.model.backbone.init_cfg = None
     _syncbn_to_bn(cfg.model)
     cfg.model.data_preprocessor.size = (SIZE, SIZE)
+    if family == "knet":  # ResNet-18 instead of 50 (ResNetV1c stage widths 64..512); heads as stock
+        cfg.model.backbone.depth = 18
+        cfg.model.decode_head.kernel_generate_head.in_channels = 512
+        cfg.model.auxiliary_head.in_channels = 256
     init_default_scope("mmseg")
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
