@@ -351,32 +351,64 @@ def _leaf_datasets(cfg: Any) -> list[tuple[str, dict]]:
     return leaves
 
 
+def file_data_root(cfg: Any) -> Any:
+    """The top-level ``data_root`` that the config's files give, before any later change.
+
+    Read from ``cfg.text`` (mmengine keeps the text of the file and of each base, every one
+    after a line with its path; bases come first): the last top-level ``data_root = '<text>'``
+    in that order. ``_UNKNOWN`` when a file cannot be parsed or assigns something else than a
+    string literal, or the config was not read from files; None when no file assigns it.
+    """
+    import ast
+
+    try:
+        text = cfg.text
+    except Exception:  # noqa: BLE001 - a Config built from a dict has no files
+        return _UNKNOWN
+    chunks: list[list[str]] = []
+    for line in text.splitlines():
+        if line.endswith(".py") and osp.isfile(line):
+            chunks.append([])
+        elif chunks:
+            chunks[-1].append(line)
+    if not chunks:  # built in code, not read from files
+        return _UNKNOWN
+    value: Any = None
+    for chunk in chunks:
+        try:
+            tree = ast.parse("\n".join(chunk))
+        except SyntaxError:
+            return _UNKNOWN
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "data_root" for t in node.targets
+            ):
+                if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                    return _UNKNOWN
+                value = node.value.value
+    return value
+
+
 def check_data_root_override(cfg: Any) -> None:
     """A top-level ``data_root`` changed after the config file was read reaches a dataloader.
 
     mmengine substitutes a config file's variables when it reads the file, so setting the
     top-level ``data_root`` afterwards (``--cfg-options data_root=...``) changes no dataset.
-    The config file is read again (without custom imports) to learn its own ``data_root``;
-    a config that has no file, or whose ``data_root`` is the file's, is not checked.
+    Reported when the top-level ``data_root`` differs from the one the config's files give
+    (:func:`file_data_root`) and no leaf dataset of a dataloader uses it.
 
     Raises:
         RunCheckError: naming the override, the data roots the dataloaders use, and the
             ``--cfg-options`` keys to set instead.
     """
-    from mmengine.config import Config
-
     root = cfg.get("data_root")
-    filename = getattr(cfg, "filename", None)
-    if not isinstance(root, str) or not filename or not osp.isfile(filename):
-        return
-    try:
-        file_root = Config.fromfile(filename, import_custom_modules=False).get("data_root")
-    except Exception:  # noqa: BLE001 - the file was read once already; do not fail here
-        return
-    if root == file_root:
+    if not isinstance(root, str):
         return
     leaves = [(where, ds) for where, ds in _leaf_datasets(cfg) if "data_root" in ds]
     if not leaves or any(ds.get("data_root") == root for _, ds in leaves):
+        return
+    file_root = file_data_root(cfg)
+    if file_root is _UNKNOWN or file_root == root:
         return
     used = ", ".join(f"{where}.data_root={ds.get('data_root')!r}" for where, ds in leaves)
     fix = " ".join(f"{_cfg_option_path(where)}.data_root={root}" for where, _ in leaves)
