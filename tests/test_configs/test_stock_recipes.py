@@ -271,3 +271,32 @@ def test_ddrnet_head_ignore_index_the_marginal_loss_cannot_get_is_refused(tmp_pa
 )
 def test_positional_heads_refuse_lists_they_do_not_call(tmp_path, base, model_line, expected):
     assert expected in _refusal(tmp_path, base, model_line)
+
+
+@pytest.mark.slow  # a Mask2Former R-50 build and one forward pass
+@pytest.mark.parametrize(
+    "base",
+    [
+        "mask2former/mask2former_r50_8xb2-90k_cityscapes-512x1024.py",
+        "maskformer/maskformer_r50-d32_8xb2-160k_ade20k-512x512.py",
+    ],
+)
+def test_mask_classification_heads_would_drop_the_marginal_loss_silently(tmp_path, base):
+    """Why the refusal exists: with mmdet, the one-line recipe builds and trains, and the
+    marginal loss is neither built nor called (the head swallows ``loss_decode``)."""
+    pytest.importorskip("mmdet.models", reason="Mask2Former/MaskFormer heads need mmdet 3.x")
+    path = tmp_path / "silent.py"
+    path.write_text(f"_base_ = ['mmseg::{base}']\n{HEADER}{ONE_LINE}\n")
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.decode_head.loss_decode.type == "CEMarginalLoss"
+    cfg.model.pretrained = None
+    cfg.model.backbone.init_cfg = None
+    _syncbn_to_bn(cfg.model)
+    cfg.model.data_preprocessor.size = (SIZE, SIZE)
+    init_default_scope("mmseg")
+    model = MODELS.build(cfg.model)
+    model.train()
+    assert not [m for m in model.modules() if isinstance(m, CEMarginalLoss)]
+    num_classes = cfg.model.decode_head.num_classes
+    losses = model(**model.data_preprocessor(_batch(num_classes, seed=1), True), mode="loss")
+    assert {key.rsplit(".", 1)[-1] for key in losses} <= {"loss_cls", "loss_mask", "loss_dice"}
