@@ -163,3 +163,15 @@ def test_data_root_override_that_reaches_a_dataloader_passes(tmp_path):
         check_data_root_override(cfg)
     # a config built in code has no file text: not checked
     check_data_root_override(Config(dict(data_root="/x", train_dataloader=cfg.train_dataloader)))
+
+
+def test_loss_decode_outside_a_head_is_refused_naming_where_it_works():
+    cfg = Config(dict(model=dict(type="EncoderDecoder", loss_decode=dict(type="CEMarginalLoss"))))
+    with pytest.raises(RunCheckError) as err:
+        check_loss_configs(cfg)
+    assert str(err.value) == (
+        "model.loss_decode is never called: EncoderDecoder is not an mmseg BaseDecodeHead and "
+        "never calls a loss_decode. A marginal loss works in the loss_decode of a per-pixel "
+        "head: model.decode_head or model.auxiliary_head of a segmentor such as UPerNet, "
+        "SegFormer or DeepLabV3+"
+    )
