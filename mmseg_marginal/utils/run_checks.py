@@ -292,9 +292,10 @@ def check_checkpoint_path(checkpoint: Any, where: str) -> None:
 def load_state_dict(checkpoint: str) -> dict:
     """The weights of a checkpoint, through mmengine's loader for its path or URL.
 
-    Local files go through the loader that :mod:`mmseg_marginal.engine.checkpoint` set up
-    (``weights_only=True`` where torch defaults to it), ``http(s)://`` URLs through mmengine's
-    download into torch hub's cache, which the Runner then reuses.
+    Local files and remote ones (``http(s)://``, ``open-mmlab://``, ...) go through the loaders
+    that :mod:`mmseg_marginal.engine.checkpoint` set up (``weights_only=True`` with the
+    allow-list of mmengine's checkpoint classes where torch defaults to it); a URL is downloaded
+    into torch hub's cache, which the Runner then reuses.
 
     Raises:
         FileNotFoundError: A local checkpoint does not exist.
