@@ -127,7 +127,7 @@ def _positional_calls(head_cls: type) -> tuple[str, list] | None:
     return None
 
 
-def _never_calls_loss_decode(head_cls: type) -> str | None:
+def _never_calls_loss_decode(head_cls: type, head_path: str) -> str | None:
     """Why ``head_cls`` never calls a ``loss_decode`` (and where a loss works); None if it does."""
     from mmseg.models.decode_heads.decode_head import BaseDecodeHead
     from mmseg.models.decode_heads.knet_head import IterativeDecodeHead
@@ -136,7 +136,7 @@ def _never_calls_loss_decode(head_cls: type) -> str | None:
         return (
             "IterativeDecodeHead (KNet) takes no loss_decode: it computes its loss with its "
             "kernel_generate_head on every stage's prediction. Put the loss at "
-            "model.decode_head.kernel_generate_head.loss_decode"
+            f"{head_path}.kernel_generate_head.loss_decode"
         )
     named, _ = _params(head_cls.__init__)
     if issubclass(head_cls, BaseDecodeHead) or "loss_decode" in named:
@@ -184,7 +184,7 @@ def check_loss_placement(site: LossSite) -> None:
     head_cls = _registered(site.head_cfg.get("type"))
     if head_cls is None:
         return
-    never = _never_calls_loss_decode(head_cls)
+    never = _never_calls_loss_decode(head_cls, site.head_path)
     if never is not None:
         raise _error(f"{site.path} is never called: {never}")
     positional = _positional_calls(head_cls)
@@ -214,12 +214,18 @@ def check_loss_placement(site: LossSite) -> None:
     if per_class and not passes_ignore:
         ignored = _forward_ignore_index(loss_cls, site.cfg)
         if ignored is not _UNKNOWN and ignored != head_ignore:
+            fits = [
+                n
+                for n in ("CEMarginalLoss", "LabelMarginalLoss")
+                if _registered(n) is not None
+                and _forward_ignore_index(_registered(n), {}) == head_ignore
+            ]
+            fits.append(f"OhemCrossEntropy with ignore_label={head_ignore}")
             raise _error(
                 f"{site.path} ({loss_cls.__name__}): {name} calls it without ignore_index, so "
                 f"it ignores label {ignored!r} while the head's ignore_index is {head_ignore} "
                 f"(pixels labelled {head_ignore} would be out of range); use a loss that ignores "
-                f"{head_ignore} when not told: CEMarginalLoss, LabelMarginalLoss or "
-                f"OhemCrossEntropy with ignore_label={head_ignore}"
+                f"{head_ignore} when not told: {' or '.join(fits)}"
             )
 
 

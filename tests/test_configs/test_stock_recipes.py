@@ -239,6 +239,10 @@ def test_ddrnet_loss_that_ignores_another_label_is_refused(tmp_path):
         "model.decode_head.loss_decode[0] (CrossEntropyLoss): DDRHead calls it without "
         "ignore_index, so it ignores label -100 while the head's ignore_index is 255"
     )
+    assert message.endswith(
+        "when not told: CEMarginalLoss or LabelMarginalLoss or OhemCrossEntropy with "
+        "ignore_label=255"
+    )
 
 
 def test_ddrnet_head_ignore_index_the_marginal_loss_cannot_get_is_refused(tmp_path):
@@ -250,6 +254,7 @@ def test_ddrnet_head_ignore_index_the_marginal_loss_cannot_get_is_refused(tmp_pa
     assert "(CEMarginalLoss): DDRHead calls it without ignore_index, so it ignores label 255" in (
         message
     )
+    assert message.endswith("when not told: OhemCrossEntropy with ignore_label=0")
 
 
 @pytest.mark.parametrize(
