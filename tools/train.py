@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="job launcher",
     )
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of a failed pre-run check"
+    )
     args = parser.parse_args(argv)
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         train(cfg)
     except USER_ERRORS as exc:
         shutdown_distributed(synchronize=False)
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except ImportError as exc:

@@ -17,7 +17,14 @@ detection what to do, never by parsing version strings:
   nothing needs fixing, so nothing is changed.
 * Otherwise the globals of mmengine checkpoints are allow-listed with
   ``torch.serialization.add_safe_globals``, and :func:`load_from_local_safe` becomes mmengine's
-  loader of local paths (``Runner.load_checkpoint``, ``--resume``, ``load_checkpoint``).
+  loader of local paths (``Runner.load_checkpoint``, ``--resume``, ``load_checkpoint``). The
+  remote schemes of mmengine's ``CheckpointLoader`` load under the same allow-list
+  (:func:`register_remote_loaders`): ``http(s)://`` through :func:`load_from_http_safe`
+  (mmengine's own loader calls torch hub with ``weights_only=False``), ``torchvision://``,
+  ``modelzoo://``, ``open-mmlab://``, ``openmmlab://`` and ``mmcls://`` through mmengine's name
+  tables and that loader, and every other scheme (``pavi://``, ``s3://``, ...) through
+  mmengine's loader, whose ``torch.load`` already takes torch's ``weights_only=True`` default,
+  with the refusal turned into the same one-line error.
 
 ``getattr`` itself is never allow-listed: a restricted stand-in that resolves only the public
 methods of ``HistoryBuffer`` is registered under the name ``builtins.getattr``, so a checkpoint
@@ -28,7 +35,14 @@ pickled name: the form that every ``add_safe_globals`` accepts (torch 2.4 and 2.
 
 The package's loader keeps torch's own switch: with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` it
 loads with ``weights_only=False``, as ``torch.load`` does, so a trusted checkpoint holding other
-Python objects (an ``argparse.Namespace``, say) loads as it would without this package.
+Python objects (an ``argparse.Namespace``, say) loads as it would without this package; the
+remote loaders follow the same switch.
+
+A URL is downloaded into torch hub's cache, ``torch.hub.get_dir()/checkpoints/<file name>``
+(:func:`hub_cache_path`), keyed by the last component of the URL's path. When that file exists
+the URL is not contacted: an unreachable URL whose file name is cached loads the cached copy
+(a log line names it), and two URLs with the same file name share one cache entry. The cached
+file goes through the allow-list like any other.
 """
 
 from __future__ import annotations
@@ -202,7 +216,10 @@ def setup_checkpoint_loading() -> CheckpointSetup:
         allow_mmengine_checkpoint_globals()
         _register_loader("", load_from_local_safe)
         setup = CheckpointSetup(True, True, True, "torch.load defaults to weights_only=True")
-    if setup.http_loader:
+    if setup.local_loader:
+        register_remote_loaders()
+    elif setup.http_loader:
+        _restore_mmengine_loaders()
         for prefix in _HTTP_PREFIXES:
             _register_loader(prefix, load_from_http_clear)
     if not setup.local_loader and "" in _MMENGINE_LOADERS:
@@ -235,20 +252,34 @@ def load_from_local_safe(filename: str, map_location: Any = None) -> Any:
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f"checkpoint file not found: {filename}")
+    return _load_file_checked(filename, map_location, source=filename)
+
+
+def _refusal(source: str, reason: str) -> CheckpointLoadError:
+    return CheckpointLoadError(
+        f"refusing to load checkpoint {source}: it pickles an object outside the "
+        f"allow-list of mmengine checkpoint classes ({reason}). mmseg_marginal keeps "
+        "torch.load(weights_only=True); if you trust the file, load it with "
+        f"{TORCH_NO_WEIGHTS_ONLY_ENV}=1 in the environment."
+    )
+
+
+def _is_refusal(exc: BaseException, reason: str) -> bool:
+    return isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in reason
+
+
+def _load_file_checked(filename: str, map_location: Any, source: str) -> Any:
+    """``torch.load`` of a local file with the package's ``weights_only`` and clear errors;
+    ``source`` is how the user named the checkpoint (path, or URL and cached copy)."""
     weights_only = _weights_only()
     try:
         return torch.load(filename, map_location=map_location, weights_only=weights_only)
     except Exception as exc:  # torch raises several types for unreadable files
         reason = _torch_load_reason(exc)
-        if weights_only and isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in reason:
-            raise CheckpointLoadError(
-                f"refusing to load checkpoint {filename}: it pickles an object outside the "
-                f"allow-list of mmengine checkpoint classes ({reason}). mmseg_marginal keeps "
-                "torch.load(weights_only=True); if you trust the file, load it with "
-                f"{TORCH_NO_WEIGHTS_ONLY_ENV}=1 in the environment."
-            ) from exc
+        if weights_only and _is_refusal(exc, reason):
+            raise _refusal(source, reason) from exc
         raise CheckpointLoadError(
-            f"cannot read checkpoint {filename}: the file is truncated or not a torch "
+            f"cannot read checkpoint {source}: the file is truncated or not a torch "
             f"checkpoint ({type(exc).__name__}: {reason})"
         ) from exc
 
@@ -297,6 +328,166 @@ def _torch_load_reason(exc: BaseException) -> str:
     if not rest:
         return lines[0] if lines else "no detail"
     return rest[0].split(". This is an internal")[0]
+
+
+# --- remote checkpoints ------------------------------------------------------------------
+
+
+def hub_cache_path(url: str, model_dir: str | None = None) -> str:
+    """Where torch hub (and mmengine's URL loader) keeps the download of ``url``.
+
+    ``<model_dir or torch.hub.get_dir()/checkpoints>/<last component of the URL's path>``:
+    the cache is keyed by the file name alone, not by the whole URL.
+    """
+    from urllib.parse import urlparse
+
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), "checkpoints")
+    return osp.join(model_dir, osp.basename(urlparse(url).path))
+
+
+def _download_to_cache(url: str, model_dir: str | None, progress: bool) -> str:
+    """The cached copy of ``url``, downloaded by torch hub if absent (nothing is fetched when
+    the file name is cached)."""
+    from urllib.error import URLError
+
+    from mmengine.logging import print_log
+
+    cached = hub_cache_path(url, model_dir)
+    if osp.isfile(cached):
+        print_log(
+            f"checkpoint {url}: loading torch hub's cached copy {cached} (the cache is keyed "
+            "by file name; the URL is not contacted)",
+            logger="current",
+        )
+        return cached
+    os.makedirs(osp.dirname(cached), exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, cached, None, progress=progress)
+    except (URLError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise CheckpointLoadError(f"cannot download checkpoint {url}: {reason}") from exc
+    return cached
+
+
+def load_from_http_safe(
+    filename: str,
+    map_location: Any = None,
+    model_dir: str | None = None,
+    progress: bool = os.isatty(0),
+) -> Any:
+    """mmengine's ``http(s)://`` loader under the allow-list of local checkpoints.
+
+    Downloads into torch hub's cache as mmengine does (rank 0 first, the other ranks after a
+    barrier), then loads the cached file as :func:`load_from_local_safe` loads a local one:
+    ``weights_only=True`` unless ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``. A URL whose file name is
+    already cached is loaded from the cache without contacting the server.
+
+    Raises:
+        CheckpointLoadError: the URL does not answer or answers with an HTTP error; the file
+            pickles a global outside the allow-list (one line naming the URL, the cached copy
+            and the opt-out); it is not a torch checkpoint.
+    """
+    from mmengine.dist import get_dist_info
+
+    rank, world_size = get_dist_info()
+    cached = None
+    if rank == 0:
+        cached = _download_to_cache(filename, model_dir, progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            cached = _download_to_cache(filename, model_dir, progress)
+    return _load_file_checked(cached, map_location, source=f"{filename} (cached as {cached})")
+
+
+def _model_zoo_url(scheme: str, name: str, urls: dict) -> str:
+    if name not in urls:
+        close = ", ".join(sorted(k for k in urls if name.split(".")[0] in k)[:5])
+        hint = f" (similar names: {close})" if close else ""
+        raise CheckpointLoadError(f"unknown model name {name!r} for {scheme}{hint}")
+    return urls[name]
+
+
+def load_from_torchvision_safe(filename: str, map_location: Any = None) -> Any:
+    """``torchvision://NAME`` (and the deprecated ``modelzoo://NAME``): mmengine's name table,
+    then :func:`load_from_http_safe`."""
+    from mmengine.runner import checkpoint as mm
+
+    scheme = "modelzoo://" if filename.startswith("modelzoo://") else "torchvision://"
+    url = _model_zoo_url(scheme, filename[len(scheme) :], mm.get_torchvision_models())
+    return load_from_http_safe(url, map_location=map_location)
+
+
+def load_from_openmmlab_safe(filename: str, map_location: Any = None) -> Any:
+    """``open-mmlab://NAME`` / ``openmmlab://NAME``: mmengine's tables (its ``hub/openmmlab.json``,
+    ``$MMENGINE_HOME/open_mmlab.json``, deprecated names), then :func:`load_from_http_safe` for
+    a URL or :func:`load_from_local_safe` for a file under ``MMENGINE_HOME``."""
+    from mmengine.runner import checkpoint as mm
+
+    scheme = "open-mmlab://" if filename.startswith("open-mmlab://") else "openmmlab://"
+    name = filename[len(scheme) :]
+    name = mm.get_deprecated_model_names().get(name, name)
+    url = _model_zoo_url(scheme, name, mm.get_external_models())
+    if url.startswith(_HTTP_PREFIXES):
+        return load_from_http_safe(url, map_location=map_location)
+    return load_from_local_safe(osp.join(mm._get_mmengine_home(), url), map_location)
+
+
+def load_from_mmcls_safe(filename: str, map_location: Any = None) -> Any:
+    """``mmcls://NAME``: mmengine's table, :func:`load_from_http_safe`, mmengine's key
+    conversion."""
+    from mmengine.runner import checkpoint as mm
+
+    url = _model_zoo_url("mmcls://", filename[len("mmcls://") :], mm.get_mmcls_models())
+    return mm._process_mmcls_checkpoint(load_from_http_safe(url, map_location=map_location))
+
+
+def _refusing(loader: Callable) -> Callable:
+    """mmengine's loader of another scheme (``pavi://``, ``s3://``, ...), whose ``torch.load``
+    already uses torch's default ``weights_only=True`` and the allow-list, with the refusal as
+    the one-line :class:`CheckpointLoadError`."""
+
+    @functools.wraps(loader)
+    def wrapper(filename: str, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return loader(filename, map_location, *args, **kwargs)
+        except pickle.UnpicklingError as exc:
+            reason = _torch_load_reason(exc)
+            if _is_refusal(exc, reason):
+                raise _refusal(filename, reason) from exc
+            raise
+
+    wrapper._mmseg_marginal_wraps = loader  # type: ignore[attr-defined]
+    return wrapper
+
+
+#: The package's loaders of mmengine's remote schemes, by prefix.
+REMOTE_LOADERS: dict[str, Callable] = {
+    "http://": load_from_http_safe,
+    "https://": load_from_http_safe,
+    "torchvision://": load_from_torchvision_safe,
+    "modelzoo://": load_from_torchvision_safe,
+    "open-mmlab://": load_from_openmmlab_safe,
+    "openmmlab://": load_from_openmmlab_safe,
+    "mmcls://": load_from_mmcls_safe,
+}
+
+
+def register_remote_loaders() -> None:
+    """Load every non-local scheme of mmengine's ``CheckpointLoader`` under the allow-list.
+
+    The schemes in :data:`REMOTE_LOADERS` get the package's loaders; every other registered
+    scheme (``pavi://``, ``s3://``, ``petrel://``, and those of other packages) keeps its
+    loader, wrapped by :func:`_refusing`.
+    """
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if prefix == "" or prefix in REMOTE_LOADERS:
+            continue
+        if getattr(loader, "_mmseg_marginal_wraps", None) is None:
+            _register_loader(prefix, _refusing(loader))
+    for prefix, loader in REMOTE_LOADERS.items():
+        _register_loader(prefix, loader)
 
 
 def register_checkpoint_loader() -> None:

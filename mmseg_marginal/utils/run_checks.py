@@ -25,6 +25,7 @@ from mmengine.fileio.backends import LocalBackend
 
 from ..datasets.class_checks import class_count_mismatch
 from ..datasets.folder_checks import check_split_folders
+from .config_checks import check_data_root_override, check_label_values, check_loss_configs
 
 
 class RunCheckError(ValueError):
@@ -92,10 +93,13 @@ def _loss_cfgs(model_cfg: Any, where: str) -> Iterator[tuple[str, Any]]:
 
 
 def check_loss_types(cfg: Config) -> None:
-    """Every ``loss_decode`` entry of ``cfg.model`` names a loss registered in mmseg's MODELS.
+    """Every ``loss_decode`` entry of ``cfg.model`` names a loss registered in mmseg's MODELS,
+    stands where its head calls it and builds with its keys and values
+    (:func:`mmseg_marginal.utils.config_checks.check_loss_configs`).
 
     Raises:
-        RunCheckError: naming the unknown type and where it stands in the config.
+        RunCheckError: naming the unknown type, key or bad value and where it stands in the
+            config, or a loss placed where the model never calls it.
     """
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
@@ -112,6 +116,7 @@ def check_loss_types(cfg: Config) -> None:
                 f"MODELS (losses registered: {', '.join(known)}). Is "
                 "custom_imports=dict(imports=['mmseg_marginal']) in the config?"
             )
+    check_loss_configs(cfg)
 
 
 def _dataset_cfgs(dataset_cfg: Any, where: str) -> Iterator[tuple[str, dict]]:
@@ -141,8 +146,9 @@ def _dataset_default(dataset_type: Any, arg: str, fallback: str) -> str:
 
 
 def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) -> None:
-    """The named dataloaders' folders exist, hold images, every image has its annotation, and
-    each dataset has as many classes as the model's heads predict.
+    """The named dataloaders' folders exist, hold images, every image has its annotation, each
+    dataset has as many classes as the model's heads predict, a top-level ``data_root`` override
+    reaches a dataloader, and (``train`` split) a sample of annotations holds valid labels.
 
     Every local leaf dataset of the dataloaders (through Concat/Repeat wrappers) is checked by
     :func:`mmseg_marginal.datasets.folder_checks.check_split_folders`; the suffixes default to
@@ -153,11 +159,18 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
         splits (tuple[str]): Which of ``train``/``val``/``test`` dataloaders to check; a split
             whose dataloader is absent or ``None`` is skipped (the run does not use it).
 
+    The last two are :func:`~mmseg_marginal.utils.config_checks.check_data_root_override` and
+    :func:`~mmseg_marginal.utils.config_checks.check_label_values` (which reads up to
+    ``LABEL_SAMPLES`` annotations per training dataset).
+
     Raises:
         FileNotFoundError: naming the missing folder, ``ann_file`` or annotation and the
             config key it comes from.
-        RunCheckError: the dataset's class count differs from a head's ``num_classes``.
+        RunCheckError: the dataset's class count differs from a head's ``num_classes``; the
+            top-level ``data_root`` was changed but no dataloader uses it; an annotation holds
+            a label outside ``[0, num_classes)`` and ``ignore_index``.
     """
+    check_data_root_override(cfg)
     for split in splits:
         loader = cfg.get(f"{split}_dataloader")
         if not loader:
@@ -186,6 +199,8 @@ def check_data_folders(cfg: Config, splits: tuple[str, ...] = ("train", "val")) 
                 where=where,
                 data_root=root,
             )
+    if "train" in splits:
+        check_label_values(cfg, "train")
 
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -277,9 +292,10 @@ def check_checkpoint_path(checkpoint: Any, where: str) -> None:
 def load_state_dict(checkpoint: str) -> dict:
     """The weights of a checkpoint, through mmengine's loader for its path or URL.
 
-    Local files go through the loader that :mod:`mmseg_marginal.engine.checkpoint` set up
-    (``weights_only=True`` where torch defaults to it), ``http(s)://`` URLs through mmengine's
-    download into torch hub's cache, which the Runner then reuses.
+    Local files and remote ones (``http(s)://``, ``open-mmlab://``, ...) go through the loaders
+    that :mod:`mmseg_marginal.engine.checkpoint` set up (``weights_only=True`` with the
+    allow-list of mmengine's checkpoint classes where torch defaults to it); a URL is downloaded
+    into torch hub's cache, which the Runner then reuses.
 
     Raises:
         FileNotFoundError: A local checkpoint does not exist.

@@ -1,12 +1,12 @@
-"""The README's loss lines merged into stock mmseg 1.2.2 configs: build, train a step, predict.
+"""The documented loss lines merged into stock mmseg 1.2.2 configs: build, train a step, predict.
 
-The config lines are read from the README's section "Usage: a marginal loss in any mmseg
-config" (the single source): for each stock config the test writes the README's ``_base_``
-line (with that config), the ``custom_imports`` line, one ``marginal_loss`` line and one
-``model`` line into a file, loads it with ``Config.fromfile``, makes the model small through
+The config lines are read from the section "Any stock config" of ``docs/recipes.md`` (the
+single source): for each stock config the test writes the page's ``_base_`` line (with that
+config), the ``custom_imports`` line, one ``marginal_loss`` line and one ``model`` line into a
+file, loads it with ``Config.fromfile``, makes the model small through
 settings that do not touch the losses (BN instead of SyncBN, no pretrained weights, 64x64
 inputs), builds it with mmseg's ``MODELS`` and takes one training and one inference step.
-The builds are marked ``slow`` (nine models); the check that every README line is used by a
+The builds are marked ``slow`` (nine models); the check that every documented line is used by a
 case and every case finds its line is not.
 """
 
@@ -30,12 +30,12 @@ from torch import nn
 
 from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-SECTION = "## Usage: a marginal loss in any mmseg config"
+RECIPES = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
+SECTION = "## Any stock config: the loss dict and the model line"
 MMSEG_CONFIGS = osp.join(osp.dirname(mmseg.__file__), ".mim", "configs")
 SIZE = 64
 
-#: Which README ``model`` line a config needs, recognised by its text (whitespace removed).
+#: Which documented ``model`` line a config needs, recognised by its text (whitespace removed).
 MODEL_LINES = {
     "decode": lambda t: t == "model=dict(decode_head=dict(loss_decode=marginal_loss))",
     "aux_dict": lambda t: "auxiliary_head=dict(loss_decode=marginal_loss)" in t,
@@ -59,9 +59,9 @@ CASES = [
 ]
 
 
-def readme_statements() -> list[str]:
-    """The top-level statements of the python blocks of the README's usage section."""
-    text = README.read_text()
+def doc_statements() -> list[str]:
+    """The top-level statements of the python blocks of the recipes page's first section."""
+    text = RECIPES.read_text()
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
     section = text[start:end]
@@ -88,33 +88,33 @@ def _assigned(stmt: str) -> str:
 
 
 def snippet_lines() -> dict:
-    """README statements by role; each role must have exactly one statement."""
+    """Documented statements by role; each role must have exactly one statement."""
     roles: dict[str, list[str]] = {}
-    for stmt in readme_statements():
+    for stmt in doc_statements():
         name = _assigned(stmt)
         if name == "marginal_loss":
             penalty = _dict_keywords(stmt)["penalty"]
             roles.setdefault(f"marginal_{penalty}", []).append(stmt)
         elif name == "model":
             kinds = [k for k, match in MODEL_LINES.items() if match(_squash(stmt))]
-            assert len(kinds) == 1, f"README model line matches {kinds}: {stmt}"
+            assert len(kinds) == 1, f"recipes.md model line matches {kinds}: {stmt}"
             roles.setdefault(kinds[0], []).append(stmt)
         else:
             roles.setdefault(name, []).append(stmt)
     for role, stmts in roles.items():
-        assert len(stmts) == 1, f"README has {len(stmts)} statements for {role}: {stmts}"
+        assert len(stmts) == 1, f"recipes.md has {len(stmts)} statements for {role}: {stmts}"
     return {role: stmts[0] for role, stmts in roles.items()}
 
 
-def test_every_readme_line_is_exercised_and_the_example_base_is_tested():
+def test_every_documented_line_is_exercised_and_the_example_base_is_tested():
     roles = snippet_lines()
     used = {"_base_", "custom_imports"}
     for _, penalty, kind in CASES:
         used |= {f"marginal_{penalty}", kind}
     assert set(roles) == used
     assert "_delete_" not in "".join(roles.values())
-    readme_base = ast.literal_eval(ast.parse(roles["_base_"]).body[0].value)
-    assert readme_base in [[f"mmseg::{cfg}"] for cfg, _, _ in CASES]
+    doc_base = ast.literal_eval(ast.parse(roles["_base_"]).body[0].value)
+    assert doc_base in [[f"mmseg::{cfg}"] for cfg, _, _ in CASES]
     assert len({cfg.split("/")[0] for cfg, _, _ in CASES}) >= 8
 
 
@@ -167,7 +167,9 @@ def _batch(num_classes: int, seed: int) -> dict:
 @pytest.mark.parametrize(
     "cfg_name, penalty, kind", CASES, ids=[f"{c.split('/')[1][:-3]}-{k}" for c, _, k in CASES]
 )
-def test_readme_lines_build_train_and_predict_on_a_stock_config(tmp_path, cfg_name, penalty, kind):
+def test_documented_lines_build_train_and_predict_on_a_stock_config(
+    tmp_path, cfg_name, penalty, kind
+):
     roles = snippet_lines()
     lines = [
         f"_base_ = ['mmseg::{cfg_name}']",
@@ -208,7 +210,7 @@ def test_readme_lines_build_train_and_predict_on_a_stock_config(tmp_path, cfg_na
             )
             expected_keys |= {f"{prefix}.loss_ce", f"{prefix}.loss_marginal"}
             continue
-        # the README dict merged into the base's CrossEntropyLoss dict: the README's keys,
+        # the documented dict merged into the base's CrossEntropyLoss dict: the documented keys,
         # the base's loss_weight
         assert base_head.loss_decode.type == "CrossEntropyLoss"
         assert isinstance(loss, CEMarginalLoss), (prefix, loss)

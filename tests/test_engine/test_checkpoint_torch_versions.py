@@ -222,7 +222,7 @@ def test_setup_rerun_switches_loaders_off_and_on(monkeypatch):
         monkeypatch.delenv("MMSEG_MARGINAL_SAFE_LOAD")
         setup = setup_checkpoint_loading()
     assert setup.local_loader and CheckpointLoader._schemes[""] is load_from_local_safe
-    assert CheckpointLoader._schemes["https://"] is ckpt_mod.load_from_http_clear
+    assert CheckpointLoader._schemes["https://"] is ckpt_mod.load_from_http_safe
 
 
 def test_allow_list_entries_are_plain_and_named_as_pickled():

@@ -4,6 +4,7 @@ A local HTTP server on 127.0.0.1 (a thread of the test process, shut down with t
 a real checkpoint of the tiny test model; a closed port stands for a URL that does not answer.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -33,6 +34,8 @@ def served(tmp_path_factory):
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(CONFIG)).model)
     torch.save({"meta": {"iter": 0}, "state_dict": model.state_dict()}, folder / "tiny.pth")
+    args = argparse.Namespace(config=str(CONFIG), seed=0)
+    torch.save({"meta": {"args": args}, "state_dict": model.state_dict()}, folder / "tiny_ns.pth")
     torch.save(
         {"state_dict": {"decode_head.conv_seg.weight": torch.zeros(7, 32, 1, 1)}},
         folder / "seven.pth",
@@ -46,8 +49,8 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
-def run_tool(tool: str, *args, torch_home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def run_tool(tool: str, *args, torch_home: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **extra_env)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env["TORCH_HOME"] = str(torch_home)  # mmengine downloads into torch hub's cache
     cmd = [sys.executable, str(REPO / "tools" / tool), *map(str, args)]
@@ -129,3 +132,33 @@ def test_train_tool_load_from_url(served, data_root, tmp_path):
     assert f"Load checkpoint from {url}" in log
     assert log.count(f"note: checkpoint (load_from) {url} is read through") == 1
     assert (tmp_path / "work" / "iter_1.pth").is_file()
+
+
+@pytest.mark.slow
+def test_test_tool_refuses_a_namespace_checkpoint_url_and_loads_it_with_the_opt_out(
+    served, data_root, tmp_path
+):
+    """The allow-list of local checkpoints holds for URLs; torch's switch opts out for both."""
+    _, base = served
+    url = f"{base}/tiny_ns.pth"
+    args = ["test.py", CONFIG, url, "--cfg-options", *data_options(data_root)]
+    proc = run_tool(*args, "--work-dir", tmp_path / "w1", torch_home=tmp_path / "home")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: refusing to load checkpoint {url} (cached as ")
+    assert "argparse.Namespace" in errors[0]
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1" in errors[0]
+
+    proc = run_tool(
+        *args,
+        "--work-dir",
+        tmp_path / "w2",
+        torch_home=tmp_path / "home",
+        TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [p for p in (tmp_path / "w2").iterdir() if (p / f"{p.name}.json").is_file()]
+    metrics = json.loads((runs[0] / f"{runs[0].name}.json").read_text())
+    assert 0.0 <= metrics["mIoU"] <= 100.0
