@@ -249,7 +249,7 @@ _SYNONYMS = {
 
 def closest_key(key: str, accepted: list[str]) -> str | None:
     """The accepted key meant by ``key``: a known synonym of the paper's symbols, else the most
-    similar by :func:`difflib.get_close_matches`."""
+    similar by ``difflib.get_close_matches``."""
     synonym = _SYNONYMS.get(key.lower())
     if synonym in accepted:
         return synonym
