@@ -15,14 +15,62 @@ Not declared, on purpose:
   ``opencv-python-headless`` instead, next to which a second ``cv2`` would be installed.
 """
 
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+#: Top-level folders shipped inside the package as ``mmseg_marginal/.mim/<name>``, the layout
+#: of OpenMMLab packages: mmengine resolves ``mmseg_marginal::<path>`` config bases there and
+#: openmim finds ``.mim/tools/train.py``.
+MIM_FOLDERS = ("configs", "tools")
+#: Files under those folders that are not shipped (install.sh sets up a clone).
+MIM_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "install.sh")
+#: mmengine reads ``.mim/model-index.yml`` before it falls back to ``.mim/configs/<path>``; an
+#: index without model entries makes every ``mmseg_marginal::`` path such a fallback.
+MODEL_INDEX = "# configs are looked up as .mim/configs/<path>\nImport: []\n"
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also puts ``configs/`` and ``tools/`` into ``mmseg_marginal/.mim``.
+
+    A wheel gets copies made at build time (the repository keeps one copy, at the top level);
+    an editable install (``pip install -e .``) gets symbolic links to the top-level folders
+    in the source tree instead, so that edits show at once.
+    """
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:
+            mim = HERE / "mmseg_marginal" / ".mim"
+            mim.mkdir(exist_ok=True)
+            for name in MIM_FOLDERS:
+                link = mim / name
+                if link.is_symlink() or link.exists():
+                    if link.is_symlink() or link.is_file():
+                        link.unlink()
+                    else:
+                        shutil.rmtree(link)
+                link.symlink_to(Path("..", "..", name), target_is_directory=True)
+            (mim / "model-index.yml").write_text(MODEL_INDEX)
+            return
+        mim = Path(self.build_lib) / "mmseg_marginal" / ".mim"
+        for name in MIM_FOLDERS:
+            source = HERE / name
+            if not source.is_dir():
+                raise FileNotFoundError(f"cannot ship {name}/: {source} does not exist")
+            target = mim / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(source, target, ignore=MIM_IGNORE)
+        (mim / "model-index.yml").write_text(MODEL_INDEX)
 
 
 def read_version() -> str:
     scope: dict = {}
-    exec(Path(__file__).with_name("mmseg_marginal").joinpath("version.py").read_text(), scope)
+    exec((HERE / "mmseg_marginal" / "version.py").read_text(), scope)
     return scope["__version__"]
 
 
@@ -51,6 +99,19 @@ EXTRAS_REQUIRE["all"] = sorted({req for reqs in EXTRAS_REQUIRE.values() for req 
 # the test suite exercises every extra, plus the test and lint tools
 EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + ["packaging", "pytest", "ruff"]
 
+CLASSIFIERS = [
+    "Development Status :: 4 - Beta",
+    "Intended Audience :: Science/Research",
+    "Intended Audience :: Developers",
+    "Operating System :: POSIX :: Linux",
+    "Programming Language :: Python :: 3",
+    "Programming Language :: Python :: 3 :: Only",
+    "Programming Language :: Python :: 3.10",
+    "Programming Language :: Python :: 3.11",
+    "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    "Topic :: Scientific/Engineering :: Image Recognition",
+]
+
 setup(
     name="mmseg_marginal",
     version=read_version(),
@@ -58,11 +119,21 @@ setup(
         "Label-marginal losses for mmsegmentation: 'The hidden label-marginal biases "
         "of segmentation losses' (Liu, Dolz, Galdran, Kobbi, Ben Ayed)"
     ),
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
+    keywords="semantic segmentation, loss functions, class imbalance, mmsegmentation",
+    project_urls={
+        "Paper": "https://arxiv.org/abs/2104.08717",
+        "mmsegmentation": "https://github.com/open-mmlab/mmsegmentation",
+    },
+    classifiers=CLASSIFIERS,
     python_requires=">=3.10",
     packages=find_packages(exclude=("tests", "tests.*", "configs", "tools")),
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    license="Apache-2.0",
+    license_expression="Apache-2.0",
+    license_files=["LICENSE"],
+    cmdclass={"build_py": BuildPyWithMim},
+    entry_points={"console_scripts": ["mmseg_marginal = mmseg_marginal.cli:main"]},
+    zip_safe=False,
 )

@@ -124,7 +124,7 @@ def run_comparison(
         last = last_checkpoint(work_dir)
         how = f"resuming from {last}" if (resume and last) else "training"
         print(f"{head}: {how} ({spec.label}, seed {spec.seed}, {spec.iters} iters)", flush=True)
-        cmd = [sys.executable, "-m", "mmseg_marginal.experiments", "run", job_path, tmp_result]
+        cmd = [sys.executable, "-m", "mmseg_marginal.experiments.worker", job_path, tmp_result]
         rc = subprocess.call(cmd)
         ok = rc == 0 and osp.isfile(tmp_result)
         if ok:

@@ -5,7 +5,7 @@ it through ``Runner.test()`` (mmengine's ``TestLoop``) with the config's test ev
 to return the per-class and per-image values the comparison tabulates
 (:func:`comparison_evaluators`).
 The comparison (:mod:`.comparison`) runs it in a subprocess per run
-(``python -m mmseg_marginal.experiments run JOB RESULT``).
+(``python -m mmseg_marginal.experiments.worker JOB RESULT``).
 """
 
 from __future__ import annotations
