@@ -6,7 +6,9 @@ tested with mmengine's ``Runner.test()`` and the config's evaluators (plus per-c
 proportions). One JSON per run; finished runs are skipped when the command is started again,
 ``--resume`` continues an interrupted run from its last checkpoint, and a failing run never
 overwrites an earlier result. The tables (``summary.md`` or, with ``--sweep-lambda``,
-``lambda_sweep.md``) and plots go next to the JSONs. The library behind it is
+``lambda_sweep.md``) and plots go next to the JSONs. Each run shows one progress bar; its
+output (mmengine's Runner logs) goes to ``<work root>/<run>/output.log`` and is printed with
+``--verbose`` or, its last lines, when the run fails. The library behind it is
 ``mmseg_marginal.experiments``.
 
 A loss name is the config beside ``--config`` that differs only in its loss suffix
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
@@ -40,6 +43,10 @@ from mmseg_marginal.experiments import (
     sibling_loss_configs,
     write_summary,
 )
+
+# mmengine imports pkg_resources to resolve `mmseg::` config paths, once per config read; the
+# deprecation notice of setuptools says nothing about the runs (see docs/installation.md)
+warnings.filterwarnings("ignore", "pkg_resources is deprecated as an API", UserWarning)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -74,6 +81,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--summary-only", action="store_true", help="only tabulate the finished runs"
     )
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the Runner's output of every run (default: a progress bar per run)",
+    )
     return parser.parse_args(argv)
 
 
@@ -102,6 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data_root=args.data_root,
             ckpt_interval=args.ckpt_interval,
             small_classes=args.small_classes,
+            quiet=not args.verbose,
         )
     text = write_summary(args.out, runs, args.small_classes, sweep=bool(args.sweep_lambda))
     print(text or "No finished run yet.")

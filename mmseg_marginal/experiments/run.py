@@ -223,7 +223,8 @@ def train_and_evaluate(job: Dict[str, Any]) -> Dict[str, Any]:
     Args:
         job (dict): ``spec`` (a :class:`RunSpec` as dict), ``config``, ``work_dir`` and
             optionally ``cfg_options``, ``data_root``, ``ckpt_interval``, ``resume``,
-            ``small_classes``.
+            ``small_classes``, ``progress_file`` (progress written there for the parent's
+            bar, :class:`~mmseg_marginal.experiments.progress.ProgressFileHook`).
     """
     from mmengine.runner import Runner
 
@@ -242,6 +243,10 @@ def train_and_evaluate(job: Dict[str, Any]) -> Dict[str, Any]:
     cfg.resume = resumed
     start = time.time()
     runner = Runner.from_cfg(cfg)
+    if job.get("progress_file"):
+        from .progress import ProgressFileHook
+
+        runner.register_hook(ProgressFileHook(job["progress_file"]))
     runner.train()
     train_time = time.time() - start
     start = time.time()
