@@ -97,7 +97,14 @@ EXTRAS_REQUIRE = {
 }
 EXTRAS_REQUIRE["all"] = sorted({req for reqs in EXTRAS_REQUIRE.values() for req in reqs})
 # the test suite exercises every extra, plus the test and lint tools
-EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + ["packaging", "pytest", "ruff"]
+# (build and twine: the test that builds, checks and installs the wheel)
+EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + [
+    "build",
+    "packaging",
+    "pytest",
+    "ruff",
+    "twine",
+]
 
 CLASSIFIERS = [
     "Development Status :: 4 - Beta",

@@ -15,7 +15,7 @@ lists them), for example::
 
 from __future__ import annotations
 
-import runpy
+import builtins
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -96,7 +96,7 @@ def _with_config_resolved(args: List[str], where: str) -> List[str]:
 
 
 def run_tool(name: str, args: Sequence[str]) -> int:
-    """Run the tool of command ``name`` with ``args``, as ``python tools/<script> args``.
+    """Run the tool of command ``name`` with ``args``, as ``python tools/<script> args`` would.
 
     Returns:
         int: the tool's exit code.
@@ -111,7 +111,10 @@ def run_tool(name: str, args: Sequence[str]) -> int:
     sys.argv = argv
     sys.path.insert(0, str(script.parent))  # as `python tools/x.py` would have it
     try:
-        runpy.run_path(str(script), run_name="__main__")
+        # as runpy.run_path(script, run_name="__main__"), but keeping sys.argv[0] (which
+        # run_path sets to the script's path) so that the tool's usage names the command
+        code = compile(script.read_text(encoding="utf-8"), str(script), "exec")
+        exec(code, {"__name__": "__main__", "__file__": str(script), "__builtins__": builtins})
     except SystemExit as exc:
         code = exc.code
         if code is None or isinstance(code, int):
