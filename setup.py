@@ -34,27 +34,17 @@ MODEL_INDEX = "# configs are looked up as .mim/configs/<path>\nImport: []\n"
 
 
 class BuildPyWithMim(build_py):
-    """``build_py`` that also puts ``configs/`` and ``tools/`` into ``mmseg_marginal/.mim``.
+    """``build_py`` that also copies ``configs/`` and ``tools/`` into ``mmseg_marginal/.mim``.
 
-    A wheel gets copies made at build time (the repository keeps one copy, at the top level);
-    an editable install (``pip install -e .``) gets symbolic links to the top-level folders
-    in the source tree instead, so that edits show at once.
+    The repository keeps one copy, at the top level; the wheel gets theirs at build time. An
+    editable install (``pip install -e .``) gets none: mmengine and openmim look for
+    ``<site-packages>/mmseg_marginal/.mim``, which an editable install does not have, and the
+    package's own commands use the top-level folders of the clone instead.
     """
 
     def run(self) -> None:
         super().run()
         if self.editable_mode:
-            mim = HERE / "mmseg_marginal" / ".mim"
-            mim.mkdir(exist_ok=True)
-            for name in MIM_FOLDERS:
-                link = mim / name
-                if link.is_symlink() or link.exists():
-                    if link.is_symlink() or link.is_file():
-                        link.unlink()
-                    else:
-                        shutil.rmtree(link)
-                link.symlink_to(Path("..", "..", name), target_is_directory=True)
-            (mim / "model-index.yml").write_text(MODEL_INDEX)
             return
         mim = Path(self.build_lib) / "mmseg_marginal" / ".mim"
         for name in MIM_FOLDERS:

@@ -2,9 +2,8 @@
 
 An installed wheel holds the repository's ``configs/`` and ``tools/`` as
 ``mmseg_marginal/.mim/configs`` and ``mmseg_marginal/.mim/tools`` (copied there by
-``setup.py`` when the wheel is built; symbolic links for an editable install), the layout of
-OpenMMLab packages. In a clone used without installing (``PYTHONPATH``), the top-level folders
-beside the package are used.
+``setup.py`` when the wheel is built), the layout of OpenMMLab packages. In a clone (an
+editable install, or ``PYTHONPATH``), the top-level folders beside the package are used.
 
 :func:`register_config_scope` (called when :mod:`mmseg_marginal` is imported) lets mmengine
 resolve ``_base_ = ['mmseg_marginal::drive_marginal/<config>.py']``, as it resolves
@@ -115,7 +114,8 @@ def resolve_config(name: str) -> str:
 
 
 def register_config_scope(scope: str = "mmseg_marginal") -> Optional[str]:
-    """Let mmengine's config parser resolve ``<scope>::<path>`` to the shipped configs.
+    """Let mmengine's config parser resolve ``<scope>::<path>`` to the shipped configs of an
+    installed wheel.
 
     mmengine maps a ``pkg::`` prefix to an installed distribution through its
     ``MODULE2PACKAGE`` table and reads ``<package>/.mim/configs/<path>``; this adds
