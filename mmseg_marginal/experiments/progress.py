@@ -55,14 +55,14 @@ class ProgressFileHook(Hook):
         self.interval = interval
         self._last = 0.0
 
-    def _write(self, phase: str, done: int, total: int) -> None:
+    def _write(self, phase: str, done: int, total: int, force: bool = False) -> None:
         now = time.monotonic()
-        if done >= total or now - self._last >= self.interval:
+        if force or done >= total or now - self._last >= self.interval:
             write_progress(self.path, phase, done, total)
             self._last = now
 
     def before_train(self, runner: Any) -> None:
-        write_progress(self.path, "train", runner.iter, runner.max_iters)
+        self._write("train", runner.iter, runner.max_iters, force=True)
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
@@ -70,7 +70,7 @@ class ProgressFileHook(Hook):
         self._write("train", runner.iter + 1, runner.max_iters)
 
     def before_test(self, runner: Any) -> None:
-        write_progress(self.path, "test", 0, len(runner.test_dataloader))
+        self._write("test", 0, len(runner.test_dataloader), force=True)
 
     def after_test_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
