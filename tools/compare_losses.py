@@ -8,7 +8,9 @@ proportions). One JSON per run; finished runs are skipped when the command is st
 overwrites an earlier result. The tables (``summary.md`` or, with ``--sweep-lambda``,
 ``lambda_sweep.md``) and plots go next to the JSONs; ``summary.md`` gives each loss's
 difference to a reference loss (``--reference``, default the first of ``--losses``) with its
-95 % Welch t interval and p over seeds. The library behind it is ``mmseg_marginal.experiments``.
+95 % Welch t interval and p over seeds. Each run shows one progress bar; its output (mmengine's
+Runner logs) goes to ``<work root>/<run>/output.log`` and is printed with ``--verbose`` or, its
+last lines, when the run fails. The library behind it is ``mmseg_marginal.experiments``.
 
 A loss name is the config beside ``--config`` that differs only in its loss suffix
 (``..._ce.py`` -> ``..._ce-l1.py`` for ``ce-l1``), or ``name=path/to/config.py``.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
@@ -49,6 +52,10 @@ from mmseg_marginal.experiments.demo import prepare_demo_data
 
 #: The demo's data (``tools/demo.py``'s defaults), written for a config that trains on it.
 DEMO_DATA = dict(num_train=200, num_val=50, seed=0)
+
+# mmengine imports pkg_resources to resolve `mmseg::` config paths, once per config read; the
+# deprecation notice of setuptools says nothing about the runs (see docs/installation.md)
+warnings.filterwarnings("ignore", "pkg_resources is deprecated as an API", UserWarning)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -87,6 +94,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--summary-only", action="store_true", help="only tabulate the finished runs"
     )
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the Runner's output of every run (default: a progress bar per run)",
+    )
     return parser.parse_args(argv)
 
 
@@ -147,6 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data_root=args.data_root,
             ckpt_interval=args.ckpt_interval,
             small_classes=args.small_classes,
+            quiet=not args.verbose,
         )
     text = write_summary(
         args.out,

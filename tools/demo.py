@@ -4,7 +4,8 @@ Generates the built-in data when absent (200 + 50 images of 64x64: thin, low-con
 about 8 % of the pixels), trains the small UNet of the DRIVE configs (one foreground logit,
 sigmoid) three times for 400 iterations, with BCE, with 1 - Dice of the vessel class and with
 BCE + L1 (``LabelMarginalLoss``, lambda = 1, tau = 10), through mmengine's Runner (one run after
-the other, with mmengine's progress and ETA lines), tests them on the validation split, prints
+the other, one progress bar each; the Runner's output goes to ``<work dir>/<run>/output.log``
+and is printed with ``--verbose`` or when a run fails), tests them on the validation split, prints
 per class the IoU and the ground-truth versus predicted proportion (and the vessel's DSC and
 HD-95), and draws the proportions of the three losses in one PNG (needs matplotlib). The library
 behind it is ``mmseg_marginal.experiments.demo``::
@@ -19,6 +20,7 @@ import argparse
 import os.path as osp
 import sys
 import time
+import warnings
 from typing import Optional, Sequence
 
 from mmseg_marginal.experiments.demo import (
@@ -35,6 +37,11 @@ DEFAULT_CONFIG = osp.join(
 )
 
 
+# mmengine imports pkg_resources to resolve `mmseg::` config paths, once per config read; the
+# deprecation notice of setuptools says nothing about the runs (see docs/installation.md)
+warnings.filterwarnings("ignore", "pkg_resources is deprecated as an API", UserWarning)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default="data/synthetic_vessels")
@@ -48,6 +55,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the training")
     parser.add_argument(
         "--batch-size", type=int, help="training batch size (default: the config's, 8)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the Runner's output of every run (default: a progress bar per run)",
     )
     return parser.parse_args(argv)
 
@@ -73,6 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             iters=args.iters,
             seed=args.seed,
             batch_size=args.batch_size,
+            quiet=not args.verbose,
         )
     except RuntimeError as err:
         print(f"[demo] {err}", file=sys.stderr)
@@ -86,6 +99,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     print(demo_table(results))
     print("\n" + write_png(results, osp.join(out_dir, PNG_NAME)))
+    if not args.verbose:
+        print(f"[demo] each run's Runner output: {osp.join(args.work_dir, '<run>', 'output.log')}")
     print(f"[demo] total wall time {time.time() - start:.0f} s; results in {out_dir}")
     return 0
 

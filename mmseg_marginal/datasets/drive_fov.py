@@ -80,7 +80,10 @@ class ApplyFOVMask(BaseTransform):
 
     Required keys: ``gt_seg_map`` (after ``LoadAnnotations``), and ``fov_path`` or
     ``img_path``. Modified key: ``gt_seg_map`` (a copy; pixels where the mask is 0 become
-    ``ignore_index``). Added key: ``fov_path``.
+    ``ignore_index``). Added key: ``fov_path``. A sample without annotation (no
+    ``gt_seg_map`` and no ``seg_map_path``, as in the inference pipelines of
+    ``mmseg.apis.inference_model`` and ``MMSegInferencer``, which drop ``LoadAnnotations``)
+    passes unchanged.
 
     Place it right after ``LoadAnnotations``, before any geometric transform, so that the mask
     and the annotation are at the same (original) size; in mmseg's DRIVE test pipeline, which
@@ -96,6 +99,8 @@ class ApplyFOVMask(BaseTransform):
         backend_args (dict, optional): mmengine file backend arguments. Default: None.
 
     Raises:
+        KeyError: the sample has a ``seg_map_path`` but no ``gt_seg_map`` (the transform is
+            placed before ``LoadAnnotations``).
         FileNotFoundError: the mask file does not exist (the message names it).
         ValueError: the mask's shape differs from the annotation's (both are named).
     """
@@ -124,14 +129,20 @@ class ApplyFOVMask(BaseTransform):
             dict: The sample with the masked ``gt_seg_map`` and its ``fov_path`` (``None``
             when the dataset asked for the whole image).
         """
+        if "gt_seg_map" not in results:
+            if results.get("seg_map_path") is not None:
+                # the sample has an annotation that was not loaded yet: a misplaced transform
+                raise KeyError(
+                    "ApplyFOVMask needs 'gt_seg_map' of "
+                    f"{results['seg_map_path']}: put it after LoadAnnotations"
+                )
+            return results  # no annotation (inference): nothing to mask
         if "fov_path" in results:
             path = results["fov_path"]
             if path is None:  # the dataset's whole-image option
                 return results
         else:
             path = fov_mask_path(results["img_path"], self.img_dir, self.mask_dir, self.mask_suffix)
-        if "gt_seg_map" not in results:
-            raise KeyError("ApplyFOVMask needs 'gt_seg_map': put it after LoadAnnotations")
         if not fileio.exists(path, backend_args=self.backend_args):
             raise FileNotFoundError(
                 f"field-of-view mask not found: {path} (for image {results.get('img_path')})"

@@ -17,7 +17,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from .plan import RunSpec
+from .progress import ProgressBar, read_progress
 from .run import last_checkpoint, load_config
+
+#: In quiet mode, the output of a run's process goes to this file of its work dir.
+OUTPUT_LOG = "output.log"
+#: Lines of that output printed when the run fails.
+FAILURE_TAIL = 40
 
 
 @dataclass
@@ -68,6 +74,7 @@ def run_comparison(
     ckpt_interval: Optional[int] = None,
     small_classes: Optional[Sequence[str]] = None,
     keep_going: bool = True,
+    quiet: bool = False,
 ) -> ComparisonOutcome:
     """Train and evaluate ``runs`` one after the other, each in a subprocess.
 
@@ -88,6 +95,10 @@ def run_comparison(
         small_classes: classes averaged in the "small classes" column (default: the
             config's ``small_classes`` or the 4 classes of smallest GT proportion).
         keep_going: go on with the next run after a failure (else stop).
+        quiet: send each run's output (mmengine's Runner logs) to ``<work dir>/output.log``
+            and show one progress bar per run instead (:class:`ProgressBar`); when a run
+            fails, the last lines of its output are printed. Otherwise the output is printed
+            as it comes.
 
     Returns:
         ComparisonOutcome
@@ -115,6 +126,11 @@ def run_comparison(
             resume=resume,
             small_classes=list(small_classes) if small_classes else None,
         )
+        progress_path = osp.join(work_dir, "progress.json")
+        if quiet:
+            job["progress_file"] = progress_path
+            if osp.exists(progress_path):
+                os.remove(progress_path)
         job_path = osp.join(work_dir, "compare_job.json")
         with open(job_path, "w") as f:
             json.dump(job, f, indent=1, ensure_ascii=False)
@@ -124,8 +140,11 @@ def run_comparison(
         last = last_checkpoint(work_dir)
         how = f"resuming from {last}" if (resume and last) else "training"
         print(f"{head}: {how} ({spec.label}, seed {spec.seed}, {spec.iters} iters)", flush=True)
-        cmd = [sys.executable, "-m", "mmseg_marginal.experiments", "run", job_path, tmp_result]
-        rc = subprocess.call(cmd)
+        cmd = [sys.executable, "-m", "mmseg_marginal.experiments.worker", job_path, tmp_result]
+        if quiet:
+            rc = _run_quietly(cmd, osp.join(work_dir, OUTPUT_LOG), progress_path, spec.name)
+        else:
+            rc = subprocess.call(cmd)
         ok = rc == 0 and osp.isfile(tmp_result)
         if ok:
             try:
@@ -149,3 +168,42 @@ def run_comparison(
         print(f"{head}: done -> {result_path}", flush=True)
         outcome.finished.append(spec.name)
     return outcome
+
+
+def _run_quietly(cmd: List[str], log_path: str, progress_path: str, label: str) -> int:
+    """Run ``cmd`` with its output in ``log_path``, drawing its progress; return its exit code.
+
+    On failure the last :data:`FAILURE_TAIL` lines of the output are printed (stderr).
+    """
+    bar = ProgressBar(label)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    rc = proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                progress = read_progress(progress_path)
+                if progress is not None:
+                    bar.update(progress["phase"], progress["done"], progress["total"])
+        except BaseException:  # Ctrl-C: stop the run too
+            proc.kill()
+            proc.wait()
+            bar.close()
+            raise
+    progress = read_progress(progress_path)
+    if progress is not None:
+        bar.update(progress["phase"], progress["done"], progress["total"])
+    bar.close()
+    if rc != 0:
+        with open(log_path, errors="replace") as f:
+            lines = f.read().splitlines()
+        tail = "\n".join(lines[-FAILURE_TAIL:])
+        print(
+            f"--- last {min(FAILURE_TAIL, len(lines))} lines of {log_path} ---\n{tail}\n---",
+            file=sys.stderr,
+            flush=True,
+        )
+    return rc

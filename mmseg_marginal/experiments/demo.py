@@ -220,12 +220,14 @@ def run_demo(
     iters: Optional[int] = None,
     seed: int = 0,
     batch_size: Optional[int] = None,
+    quiet: bool = False,
 ) -> List[Dict[str, Any]]:
     """Train and test the demo's losses (:data:`DEMO_LOSSES`, the siblings of ``config``).
 
     Each loss trains ``config`` with its loss for ``iters`` iterations (default: the
     config's) through :func:`run_comparison` (results in ``<work_dir>/results``, retrained on
-    every call) and is tested on the validation split.
+    every call) and is tested on the validation split. ``quiet``: one progress bar per run,
+    the runs' output in their work dirs (see :func:`run_comparison`).
 
     Returns:
         list[dict]: the result dicts, in the order of :data:`DEMO_LOSSES`.
@@ -255,6 +257,7 @@ def run_demo(
         cfg_options=options,
         ckpt_interval=iters,
         keep_going=False,
+        quiet=quiet,
     )
     if outcome.failed:
         raise RuntimeError(f"training failed: {outcome.failed} (see {work_dir})")

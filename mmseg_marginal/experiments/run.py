@@ -5,7 +5,7 @@ it through ``Runner.test()`` (mmengine's ``TestLoop``) with the config's test ev
 to return the per-class and per-image values the comparison tabulates
 (:func:`comparison_evaluators`).
 The comparison (:mod:`.comparison`) runs it in a subprocess per run
-(``python -m mmseg_marginal.experiments run JOB RESULT``).
+(``python -m mmseg_marginal.experiments.worker JOB RESULT``).
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def train_and_evaluate(job: Dict[str, Any]) -> Dict[str, Any]:
     Args:
         job (dict): ``spec`` (a :class:`RunSpec` as dict), ``config``, ``work_dir`` and
             optionally ``cfg_options``, ``data_root``, ``ckpt_interval``, ``resume``,
-            ``small_classes``.
+            ``small_classes``, ``progress_file`` (progress written there for the parent's
+            bar, :class:`~mmseg_marginal.experiments.progress.ProgressFileHook`).
     """
     from mmengine.runner import Runner
 
@@ -274,6 +275,10 @@ def train_and_evaluate(job: Dict[str, Any]) -> Dict[str, Any]:
     cfg.resume = resumed
     start = time.time()
     runner = Runner.from_cfg(cfg)
+    if job.get("progress_file"):
+        from .progress import ProgressFileHook
+
+        runner.register_hook(ProgressFileHook(job["progress_file"]))
     runner.train()
     train_time = time.time() - start
     start = time.time()

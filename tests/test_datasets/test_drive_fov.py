@@ -97,10 +97,31 @@ def test_mask_of_another_size(tmp_path):
         _dataset(root)[0]
 
 
-def test_needs_the_annotation():
+def test_needs_the_annotation_of_a_sample_that_has_one():
+    """Placed before LoadAnnotations in a training pipeline: one error naming the annotation."""
     transform = ApplyFOVMask()
-    with pytest.raises(KeyError, match="after LoadAnnotations"):
-        transform(dict(img_path="d/images/training/1.png", fov_path="d/masks/training/1_mask.png"))
+    sample = dict(
+        img_path="d/images/training/1.png",
+        seg_map_path="d/annotations/training/1_manual1.png",
+        fov_path="d/masks/training/1_mask.png",
+    )
+    with pytest.raises(KeyError, match="1_manual1.png: put it after LoadAnnotations"):
+        transform(sample)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        dict(img=np.zeros((4, 5, 3), np.uint8), img_path=None),  # an array (inference_model)
+        dict(img=np.zeros((4, 5, 3), np.uint8), img_path="x/images/test/1.png"),  # a file
+        dict(img=np.zeros((4, 5, 3), np.uint8), img_path="any.png", seg_map_path=None),
+    ],
+)
+def test_a_sample_without_annotation_passes_unchanged(sample):
+    """Inference pipelines (LoadAnnotations dropped): nothing to mask, no mask file read."""
+    out = ApplyFOVMask()(dict(sample))
+    assert out.keys() == sample.keys()
+    assert out["img"] is sample["img"] and out["img_path"] == sample["img_path"]
 
 
 @pytest.mark.drive
