@@ -96,9 +96,9 @@ def run_comparison(
             config's ``small_classes`` or the 4 classes of smallest GT proportion).
         keep_going: go on with the next run after a failure (else stop).
         quiet: send each run's output (mmengine's Runner logs) to ``<work dir>/output.log``
-            and show one progress bar per run instead (:class:`ProgressBar`); when a run
-            fails, the last lines of its output are printed. Otherwise the output is printed
-            as it comes.
+            and show one progress bar per run instead
+            (:class:`~mmseg_marginal.experiments.progress.ProgressBar`); when a run fails, the
+            last lines of its output are printed. Otherwise the output is printed as it comes.
 
     Returns:
         ComparisonOutcome
