@@ -99,10 +99,16 @@ def label_masks(
         tuple[Tensor, Tensor, Tensor]: ``valid`` (bool, shape of ``label``), ``clean``
         (``label`` with 0 at the invalid pixels, a safe index) and ``n_bad`` (0-dim int64).
     """
-    not_ignored = valid_mask(label, ignore_index)
-    in_range = (label >= 0) & (label < num_classes)
-    n_bad = (not_ignored & ~in_range).sum()
-    valid = not_ignored & in_range
+    valid = (label >= 0) & (label < num_classes)
+    if ignore_index is None:
+        n_ignored = 0
+    else:
+        ignored = label == ignore_index
+        if 0 <= ignore_index < num_classes:
+            valid = valid & ~ignored
+        n_ignored = ignored.sum()
+    # every pixel is valid, ignored or bad (an ignored label is never counted as valid)
+    n_bad = label.numel() - valid.sum() - n_ignored
     return valid, torch.where(valid, label, 0), n_bad
 
 
