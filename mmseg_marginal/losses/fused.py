@@ -23,8 +23,11 @@ one foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
     \\frac{\\partial L}{\\partial z_i} = g_{ce}\\, a_i \\big(\\sigma(z_i)(c y_i + 1 - y_i)
         - c y_i\\big) + \\tau\\, v_i\\, s_i (1 - s_i) (G_{b,fg} - G_{b,bg}).
 
-Only per-pixel statistics (``B x P``) are saved; the softmaxes are recomputed in backward, so no
-logits-sized tensor is kept between forward and backward and no one-hot label tensor is built.
+From :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements on (and always on the
+compiled path), only per-pixel statistics (``B x P``) are saved: the softmaxes are recomputed in
+backward, so no logits-sized tensor is kept between forward and backward. Below it the eager
+kernels keep the two softmaxes instead (two tensors of less than 4 MiB each in float32). No
+one-hot label tensor is built.
 Every ``exp`` argument is clamped below at :func:`exp_floor` (``1 + log`` of the smallest normal
 float of the dtype): the result then differs from the unclamped one by less than ``e`` times
 that float, and the CPU never takes the slow path of ``exp`` near and below the subnormal
@@ -207,10 +210,12 @@ def _forward_kernel(
     tau: float,
     with_ce: bool,
     with_argmax: bool,
+    keep: bool,
     fusible: bool,
 ) -> Tuple[Tensor, ...]:
-    """Forward statistics; see :class:`FusedMarginalStats` (the last five outputs are saved
-    for backward: validity, clean labels, CE weights, ``max`` and the two log-sum-exps)."""
+    """Forward statistics; see :class:`FusedMarginalStats` (the other outputs are saved for
+    backward: validity, clean labels, CE weights, ``max``, the two log-sum-exps and, with
+    ``keep`` (eager only), the two softmaxes; otherwise placeholders)."""
     k = z.shape[1]
     lo = exp_floor(z.dtype)
     valid, lab_c, n_bad = label_masks(label, k, ignore_index)
@@ -223,6 +228,22 @@ def _forward_kernel(
         # logits-sized buffer
         psum = (torch.exp((zs * tau - lset).clamp_min(lo)) * vf.unsqueeze(1)).sum(2)
         lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
+    elif keep:
+        # small inputs: keep softmax(tau z) and softmax(z) for backward (no exp there)
+        zs = torch.sub(z, m)
+        s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
+        set_ = s_keep.sum(1, keepdim=True)
+        lset = torch.log(set_)
+        s_keep.div_(set_)
+        psum = (s_keep * vf.unsqueeze(1)).sum(2)
+        if with_ce:
+            p_keep = zs.clamp_min_(lo).exp_()
+            se1 = p_keep.sum(1, keepdim=True)
+            lse1 = torch.log(se1).squeeze(1)
+            p_keep.div_(se1)
+        else:
+            lse1 = None
+        del zs
     else:
         buf = torch.sub(z, m).mul_(tau).clamp_min_(lo).exp_()  # exp(tau (z - max))
         set_ = buf.sum(1, keepdim=True)
@@ -233,6 +254,10 @@ def _forward_kernel(
         else:
             lse1 = None
         del buf
+    if not keep:
+        s_keep = vf
+    if not (keep and with_ce):
+        p_keep = vf
     lset = lset.squeeze(1)
     m = m.squeeze(1)
     if fusible:
@@ -254,7 +279,8 @@ def _forward_kernel(
         am_counts = class_counts(_first_argmax(z, m.unsqueeze(1)), valid, k, fusible=fusible)
     else:
         am_counts = counts.new_zeros(())
-    return ce, denom, psum, counts, am_counts, n_valid, n_bad, vf, lab_c, a, m, lse1, lset
+    saved = (vf, lab_c, a, m, lse1, lset, s_keep, p_keep)
+    return (ce, denom, psum, counts, am_counts, n_valid, n_bad) + saved
 
 
 def _backward_kernel(
@@ -265,11 +291,14 @@ def _backward_kernel(
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
+    s_keep: Tensor,
+    p_keep: Tensor,
     g_ce: Tensor,
     g: Tensor,
     *,
     tau: float,
     with_ce: bool,
+    keep: bool,
     fusible: bool,
 ) -> Tensor:
     """Analytic gradient of the module docstring from the per-pixel statistics of the
@@ -288,6 +317,14 @@ def _backward_kernel(
             onehot = (classes == lab_c.unsqueeze(1)).to(z.dtype)
             p = torch.exp((zs - lse1.unsqueeze(1)).clamp_min(lo))
             grad = grad + (a * g_ce).unsqueeze(1) * (p - onehot)
+        return grad
+    if keep:
+        gs = s_keep * g.unsqueeze(2)
+        grad = gs.sub_(s_keep * gs.sum(1, keepdim=True)).mul_(vt)
+        if with_ce:
+            ag = (a * g_ce).unsqueeze(1)
+            grad.addcmul_(p_keep, ag)
+            grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
         return grad
     # two logits-sized buffers: the gradient and one temporary
     s = torch.sub(z, m).mul_(tau).sub_(lset).clamp_min_(lo).exp_()  # softmax(tau z)
@@ -321,6 +358,13 @@ class KernelOptions(NamedTuple):
     use_compile: bool
     #: The runner that runs and counts the kernels.
     runner: KernelRunner
+
+
+def _keeps_softmax(z: Tensor, options: KernelOptions) -> bool:
+    """Whether the eager kernels keep the two softmaxes between forward and backward: below
+    :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements (at most two small
+    logits-sized tensors), where recomputing them would cost more than the whole CE."""
+    return not options.use_compile and z.numel() < LARGE_NUMEL
 
 
 class FusedMarginalStats(torch.autograd.Function):
@@ -359,6 +403,7 @@ class FusedMarginalStats(torch.autograd.Function):
             tau=options.tau,
             with_ce=options.with_ce,
             with_argmax=options.with_argmax,
+            keep=_keeps_softmax(z, options),
         )
         ce, denom, psum, counts, am_counts, n_valid, n_bad = out[:7]
         ctx.options = options
@@ -371,7 +416,7 @@ class FusedMarginalStats(torch.autograd.Function):
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        z, vf, lab_c, a, m, lse1, lset = ctx.saved_tensors
+        z, vf, lab_c, a, m, lse1, lset, s_keep, p_keep = ctx.saved_tensors
         options: KernelOptions = ctx.options
         grad = options.runner.run(
             _backward_kernel,
@@ -383,10 +428,13 @@ class FusedMarginalStats(torch.autograd.Function):
             m=m,
             lse1=lse1,
             lset=lset,
+            s_keep=s_keep,
+            p_keep=p_keep,
             g_ce=z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype),
             g=z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous(),
             tau=options.tau,
             with_ce=options.with_ce,
+            keep=_keeps_softmax(z, options),
         )
         return grad, None, None, None, None
 
@@ -415,21 +463,27 @@ class FusedBinaryStats(torch.autograd.Function):
         options: KernelOptions,
     ) -> Tuple[Tensor, ...]:
         options.runner.eager_calls += 1
-        valid, lab_c, n_bad = label_masks(label, 2, options.ignore_index)
+        ig = options.ignore_index
+        if ig in (0, 1):
+            valid, lab_c, n_bad = label_masks(label, 2, ig)
+            fg_label = lab_c == 1
+        else:
+            valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
+            fg_label = label == 1
+            n_bad = label.numel() - valid.sum() - (label == ig).sum()
         vf = valid.to(z.dtype)
         t = z * options.tau
-        fg = (torch.sigmoid(t) * vf).sum(1)
-        bg = (torch.sigmoid(-t) * vf).sum(1)
+        s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background
+        fg = (s1 * vf).sum(1)
+        bg = (s0 * vf).sum(1)
         n_valid = valid.sum(1)
-        n_fg = lab_c.sum(1)
+        n_fg = fg_label.sum(1)
         counts = torch.stack([n_valid - n_fg, n_fg], 1)
         if options.with_ce:
-            y = lab_c.to(z.dtype)
-            pos = F.softplus(-z)  # -log sigmoid(z); softplus(z) = pos + z
-            if pos_weight is None:
-                per_pixel = pos + (1 - y) * z
-            else:
-                per_pixel = y * pos_weight * pos + (1 - y) * (pos + z)
+            y = fg_label.to(z.dtype)
+            per_pixel = F.binary_cross_entropy_with_logits(
+                z, y, reduction="none", pos_weight=pos_weight
+            )
             a = vf if pw is None else vf * pw
             ce = torch.where(valid, per_pixel * a, per_pixel.new_zeros(())).sum()
             denom = n_valid.sum().to(z.dtype)
@@ -442,7 +496,7 @@ class FusedBinaryStats(torch.autograd.Function):
         else:
             am_counts = counts.new_zeros(())
         ctx.options = options
-        ctx.save_for_backward(z, vf, y, a, pos_weight)
+        ctx.save_for_backward(z, vf, y, a, pos_weight, s1 * s0)
         ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
         return ce, denom, torch.stack([bg, fg], 1), counts, am_counts, n_valid, n_bad
 
@@ -451,15 +505,14 @@ class FusedBinaryStats(torch.autograd.Function):
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        z, vf, y, a, pos_weight = ctx.saved_tensors
+        z, vf, y, a, pos_weight, ds = ctx.saved_tensors
         options: KernelOptions = ctx.options
         options.runner.eager_calls += 1
-        tau = options.tau
         grad = None
         if g_psum is not None:
-            t = z * tau
+            # d sigmoid(tau z) / dz = tau s1 s0, and the background sum has the opposite sign
             g = (g_psum[:, 1] - g_psum[:, 0]).to(z.dtype).unsqueeze(1)
-            grad = torch.sigmoid(t) * torch.sigmoid(-t) * (vf * (g * tau))
+            grad = ds * (vf * (g * options.tau))
         if options.with_ce and g_ce is not None:
             sig = torch.sigmoid(z)
             if pos_weight is None:

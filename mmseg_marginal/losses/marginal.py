@@ -389,7 +389,11 @@ class MarginalMixin(StatsReporter):
         r_img = marginal_penalty(
             gt, pred, penalty=self.penalty, class_reduction=self.class_reduction, binary=inp.binary
         )
-        r = torch.where(n > 0, r_img, r_img.new_zeros(())).mean()
+        if self._prior is not None:
+            # an image without valid pixels has p_hat = 1 (no pixel, smoothed), the prior not
+            r_img = torch.where(n > 0, r_img, r_img.new_zeros(()))
+        # without a prior, such an image has y_hat = p_hat = 1 (smoothed), so R = 0 exactly
+        r = r_img.mean()
         if st.am_counts is not None:
             with torch.no_grad():
                 y_img = normalize_proportions(st.counts.double(), st.n_valid)
