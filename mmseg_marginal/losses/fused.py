@@ -192,6 +192,17 @@ def _warn(message: str) -> None:
 # forward is one fused pass.
 
 
+def _exp_tau(zs: Tensor, tau: float, lo: float) -> Tensor:
+    """``exp(tau * zs)`` for ``zs <= 0`` (compiled formulation), clamped below near
+    ``exp(lo)``. For an integer ``tau`` in [1, 32] it is ``exp(zs) ** tau`` (multiplications,
+    which inductor fuses with the ``exp`` of the plain softmax into one ``exp`` per element),
+    its base clamped so that no product falls into the subnormal range."""
+    if float(tau).is_integer() and 1 <= tau <= 32:
+        base = torch.exp(zs.clamp_min(lo)).clamp_min(math.exp((lo + 10.0) / tau))
+        return base ** int(tau)
+    return torch.exp((zs * tau).clamp_min(lo))
+
+
 def _first_argmax(z: Tensor, m: Tensor) -> Tensor:
     """First class index of the maximum ``m`` of each pixel of ``z`` ``(B, K, P)``, as a
     floating-point min-reduction ``(B, P)`` (which vectorizes over the class axis)."""
@@ -223,10 +234,10 @@ def _forward_kernel(
     m = z.amax(1, keepdim=True)
     if fusible:
         zs = z - m
-        lset = torch.log(torch.exp((zs * tau).clamp_min(lo)).sum(1, keepdim=True))
-        # a second exp (not exp / sum), so that inductor recomputes it instead of keeping a
-        # logits-sized buffer
-        psum = (torch.exp((zs * tau - lset).clamp_min(lo)) * vf.unsqueeze(1)).sum(2)
+        lset = torch.log(_exp_tau(zs, tau, lo).sum(1, keepdim=True))
+        # recomputed (not kept from the line above), so that inductor keeps no logits-sized
+        # buffer
+        psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset) * vf.unsqueeze(1)).sum(2)
         lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
     elif keep:
         # small inputs: keep softmax(tau z) and softmax(z) for backward (no exp there)
@@ -260,10 +271,6 @@ def _forward_kernel(
         p_keep = vf
     lset = lset.squeeze(1)
     m = m.squeeze(1)
-    if fusible:
-        counts = class_counts(lab_c, valid, k, fusible=True)
-    else:
-        counts = class_counts(lab_c, valid, k)
     n_valid = valid.sum(1)
     if with_ce:
         a = vf if cw is None else vf * cw[lab_c]
@@ -275,12 +282,11 @@ def _forward_kernel(
     else:
         lse1 = a = vf
         ce = denom = lset.new_zeros(())
-    if with_argmax:
-        am_counts = class_counts(_first_argmax(z, m.unsqueeze(1)), valid, k, fusible=fusible)
-    else:
-        am_counts = counts.new_zeros(())
+    # the class counts come from bincount outside the kernels (a comparison with every class
+    # index would be a K x P pass of its own)
+    argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
     saved = (vf, lab_c, a, m, lse1, lset, s_keep, p_keep)
-    return (ce, denom, psum, counts, am_counts, n_valid, n_bad) + saved
+    return (ce, denom, psum, valid, argmax, n_valid, n_bad) + saved
 
 
 def _backward_kernel(
@@ -309,13 +315,13 @@ def _backward_kernel(
     vt = (vf * tau).unsqueeze(1)
     if fusible:
         zs = z - m
-        s = torch.exp((zs * tau - lset).clamp_min(lo))
+        s = _exp_tau(zs, tau, lo) * torch.exp(-lset)
         gk = g.unsqueeze(2)
         grad = vt * s * (gk - (s * gk).sum(1, keepdim=True))
         if with_ce:
             classes = torch.arange(z.shape[1], device=z.device).view(1, -1, 1)
             onehot = (classes == lab_c.unsqueeze(1)).to(z.dtype)
-            p = torch.exp((zs - lse1.unsqueeze(1)).clamp_min(lo))
+            p = torch.exp(zs.clamp_min(lo)) * torch.exp(-lse1.unsqueeze(1))
             grad = grad + (a * g_ce).unsqueeze(1) * (p - onehot)
         return grad
     if keep:
@@ -405,7 +411,14 @@ class FusedMarginalStats(torch.autograd.Function):
             with_argmax=options.with_argmax,
             keep=_keeps_softmax(z, options),
         )
-        ce, denom, psum, counts, am_counts, n_valid, n_bad = out[:7]
+        ce, denom, psum, valid, argmax, n_valid, n_bad = out[:7]
+        k = z.shape[1]
+        lab_c = out[8]
+        counts = class_counts(lab_c, valid, k)
+        if options.with_argmax:
+            am_counts = class_counts(argmax, valid, k)
+        else:
+            am_counts = counts.new_zeros(())
         ctx.options = options
         ctx.save_for_backward(z, *out[7:])
         ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
