@@ -203,6 +203,23 @@ def _exp_tau(zs: Tensor, tau: float, lo: float) -> Tensor:
     return torch.exp((zs * tau).clamp_min(lo))
 
 
+def _int_power(x: Tensor, n: int) -> Tensor:
+    """``x ** n`` for an integer ``n >= 1`` by repeated squaring (a new tensor; a few
+    multiplications instead of the library's general power)."""
+    result: Optional[Tensor] = None
+    square = x
+    while True:
+        if n & 1:
+            if result is None:
+                result = square.clone() if square is x else square
+            else:
+                result = result.mul_(square)
+        n >>= 1
+        if not n:
+            return result
+        square = square * square
+
+
 def _first_argmax(z: Tensor, m: Tensor) -> Tensor:
     """First class index of the maximum ``m`` of each pixel of ``z`` ``(B, K, P)``, as a
     floating-point min-reduction ``(B, P)`` (which vectorizes over the class axis)."""
@@ -242,19 +259,25 @@ def _forward_kernel(
     elif keep:
         # small inputs: keep softmax(tau z) and softmax(z) for backward (no exp there)
         zs = torch.sub(z, m)
-        s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
+        if float(tau).is_integer() and 1 <= tau <= 32:
+            # exp(tau zs) = exp(zs) ** tau by repeated squaring: one exp for both softmaxes
+            e1 = zs.clamp_min_(lo).exp_()
+            s_keep = _int_power(e1.clamp_min(math.exp((lo + 10.0) / tau)), int(tau))
+        else:
+            s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
+            e1 = zs.clamp_min_(lo).exp_() if with_ce else None
         set_ = s_keep.sum(1, keepdim=True)
         lset = torch.log(set_)
         s_keep.div_(set_)
         psum = (s_keep * vf.unsqueeze(1)).sum(2)
         if with_ce:
-            p_keep = zs.clamp_min_(lo).exp_()
+            p_keep = e1
             se1 = p_keep.sum(1, keepdim=True)
             lse1 = torch.log(se1).squeeze(1)
             p_keep.div_(se1)
         else:
             lse1 = None
-        del zs
+        del zs, e1
     else:
         buf = torch.sub(z, m).mul_(tau).clamp_min_(lo).exp_()  # exp(tau (z - max))
         set_ = buf.sum(1, keepdim=True)
