@@ -11,10 +11,9 @@ per image, ``P`` pixels); :func:`valid_mask`, :func:`out_of_range_values` and
   :func:`label_masks` counts them without a host synchronization, so that it can run inside
   ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`).
 * Per-class pixel counts come from ``torch.bincount`` on ``label + b * (K + 1)`` (one extra bin
-  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built;
-  inside compiled kernels they come from a comparison with the class indices instead (a
-  reduction that fuses with the rest of the kernel, where ``bincount``, whose output size
-  depends on the data, would break the graph).
+  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built
+  (``fusible=True`` counts by comparison with the class indices, a form ``torch.compile`` can
+  trace).
 """
 
 from typing import List, Optional, Tuple
