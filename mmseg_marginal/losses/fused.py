@@ -5,8 +5,8 @@ the tempered softmax ``s_i = softmax(tau * z_i)`` and, for the combined loss, th
 cross-entropy sum. :class:`FusedMarginalStats` computes both in one forward, together with
 the label bookkeeping (validity, label range check, CE weights and denominator, and the class
 pixel counts and, on request, the per-class counts of the argmax prediction, both by
-``bincount`` outside the kernels), and writes the gradient analytically in backward (Liu et al., "The hidden label-marginal biases of
-segmentation losses", Eq. 5 and Appendix C):
+``bincount`` outside the kernels), and writes the gradient analytically in backward (Liu et
+al., "The hidden label-marginal biases of segmentation losses", Eq. 5 and Appendix C):
 
 .. math::
 
