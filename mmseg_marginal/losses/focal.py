@@ -185,6 +185,10 @@ class SoftmaxFocalLoss(SegLoss):
     ) -> None:
         super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
         name = type(self).__name__
+        if use_sigmoid:  # only reached positionally: the keyword builds a SigmoidFocalLoss
+            raise ValueError(
+                f"{name}: use_sigmoid=True is the sigmoid focal loss; use SigmoidFocalLoss"
+            )
         if alpha is not None:
             raise ValueError(
                 f"{name}: alpha={alpha} is an option of the sigmoid focal loss (SigmoidFocalLoss)"

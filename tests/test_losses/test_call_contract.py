@@ -1,6 +1,7 @@
 """mmseg's call contract in every loss: ``reduction_override``, ``avg_factor``, OHEM sampling
 through a real decode head, the one pooling name and the deprecated spellings."""
 
+import copy
 import math
 
 import pytest
@@ -178,5 +179,9 @@ def test_one_focal_class_per_formula():
     assert type(MODELS.build(dict(type="SigmoidFocalLoss", use_sigmoid=True))) is SigmoidFocalLoss
     with pytest.raises(ValueError, match="use_sigmoid=False is the softmax focal loss"):
         SigmoidFocalLoss(use_sigmoid=False)
+    with pytest.raises(ValueError, match="use_sigmoid=True is the sigmoid focal loss"):
+        SoftmaxFocalLoss(2.0, 1.0, "loss_focal", True)  # positionally: no silent softmax
+    copied = copy.deepcopy(SoftmaxFocalLoss(gamma=1.0))
+    assert type(copied) is SoftmaxFocalLoss and copied.gamma == 1.0
     assert not isinstance(SoftmaxFocalLoss(), SigmoidFocalLoss)
     assert not isinstance(SigmoidFocalLoss(), SoftmaxFocalLoss)
