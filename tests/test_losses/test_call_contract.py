@@ -24,6 +24,11 @@ from mmseg_marginal.losses import (
     SoftmaxFocalLoss,
 )
 
+# mmseg 1.2.2's decode heads build their pixel sampler through its own deprecated builder
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:``build_pixel_sampler`` would be deprecated soon:UserWarning"
+)
+
 EPS = torch.finfo(torch.float32).eps
 WHOLE_IMAGE_LOSSES = {
     "ClasswiseDiceLoss": ClasswiseDiceLoss,
