@@ -107,11 +107,11 @@ def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
     :data:`AUTO_COMPILE_MIN_NUMEL` elements (where compiling pays off). Never while dynamo is
     tracing the caller or where :func:`compile_available` is False.
     """
-    if mode is False or not compile_available() or is_compiling():
+    if mode is False:
         return False
-    if mode == "auto":
-        return z.dtype == torch.float32 and z.numel() >= AUTO_COMPILE_MIN_NUMEL
-    return True
+    if mode == "auto" and not (z.dtype == torch.float32 and z.numel() >= AUTO_COMPILE_MIN_NUMEL):
+        return False
+    return compile_available() and not is_compiling()
 
 
 class KernelStats(NamedTuple):
