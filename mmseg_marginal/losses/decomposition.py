@@ -25,8 +25,8 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
+from .inputs import log_softmax_dim1, prepare_inputs
 from .labels import check_labels, class_counts, weighted_class_sums
-from .utils import flatten_inputs, log_softmax_dim1
 
 
 def loss_decomposition(
@@ -55,7 +55,8 @@ def loss_decomposition(
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z, lab = flatten_inputs(logits, label, "loss_decomposition")
+    inp = prepare_inputs(logits, label, use_sigmoid=None, name="loss_decomposition")
+    z, lab = inp.z, inp.label
     z = z.double()
     k = z.shape[1]
     valid = check_labels(lab, k, ignore_index)

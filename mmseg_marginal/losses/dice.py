@@ -30,7 +30,7 @@ weight. These defaults are the definitions of the paper's text.
 The baselines **as the authors' released code ran them** (repository by-liu/SegLossBias, with
 segmentation-models-pytorch 0.2.1's multi-class Dice) are options of the same classes:
 
-* ``reduction='batch'``: ``I, S, G`` summed over the whole batch before the Dice (one Dice per
+* ``pooling='batch'``: ``I, S, G`` summed over the whole batch before the Dice (one Dice per
   class per batch) instead of one per image (``'image'``);
 * ``absent='zero'``: a class absent from the ground truth (of the batch, or of the image) gets a
   loss of 0 but still counts in the mean over all ``K`` classes, instead of being left out of
@@ -38,7 +38,7 @@ segmentation-models-pytorch 0.2.1's multi-class Dice) are options of the same cl
 * ``smooth=0, eps=1e-7``: ``Dice_k = (2 I_k + smooth) / max(S_k + G_k + smooth, eps)`` and, for
   the log form, ``-log max(Dice_k, eps)``.
 
-``ClasswiseDiceLoss(reduction='batch', absent='zero', smooth=0.0, eps=1e-7)`` is the authors'
+``ClasswiseDiceLoss(pooling='batch', absent='zero', smooth=0.0, eps=1e-7)`` is the authors'
 Dice, DiceCE and LogDiceCE; ``GeneralizedDiceLoss(use_sigmoid=True)`` and
 ``DiceBiasLoss(use_sigmoid=True)`` are the paper's binary (one foreground logit) GDice and DB1,
 and ``DiceBiasLoss(class_reduction='mean')`` has the scale of the authors' multi-class
@@ -48,30 +48,43 @@ and ``DiceBiasLoss(class_reduction='mean')`` has the scale of the authors' multi
 from typing import Optional, Tuple
 
 import torch
-from mmseg.registry import MODELS
 from torch import Tensor
 
-from .labels import check_labels, weighted_class_sums
-from .marginal import marginal_stats
-from .utils import (
+from .base import SegLoss
+from .fused import KernelRunner
+from .inputs import (
+    POOLINGS,
     PROP_EPS,
-    SegLoss,
-    check_binary,
-    flatten_inputs,
+    LossInputs,
+    check_choice,
+    deprecated,
     log_softmax_dim1,
     normalize_proportions,
-    valid_pixel_weight,
+    positive,
+    prepare_inputs,
 )
+from .labels import check_labels, weighted_class_sums
+from .marginal import marginal_stats
 
-_REDUCTIONS = ("image", "batch")
 _ABSENT = ("skip", "zero")
 _DB_REDUCTIONS = ("sum", "mean")
 
 
-def _check_choice(name: str, value: str, choices: Tuple[str, ...], owner: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{owner}: {name} must be one of {choices}, got {value!r}")
-    return value
+def resolve_pooling(name: str, pooling: str, reduction: str) -> Tuple[str, str]:
+    """``(pooling, reduction)`` with the deprecated ``reduction='image'|'batch'`` moved to
+    ``pooling``.
+
+    Raises:
+        ValueError: For an unknown pooling, or both spellings given.
+    """
+    if reduction in POOLINGS:
+        if pooling != "image":
+            raise ValueError(f"{name}: give pooling={pooling!r} or reduction={reduction!r}")
+        deprecated(
+            name, f"reduction={reduction!r} (image-vs-batch pooling)", f"pooling={reduction!r}"
+        )
+        return reduction, "mean"
+    return check_choice("pooling", pooling, POOLINGS, name), reduction
 
 
 def dice_statistics(
@@ -101,36 +114,25 @@ def dice_statistics(
         tuple[Tensor, Tensor, Tensor]: ``I``, ``S``, ``G`` of shape ``(B, K)`` (``(B, 1)`` or
         ``(B, 2)`` in binary mode), as defined in the module docstring.
     """
-    z, lab = flatten_inputs(cls_score, label, name)
-    # sums over all pixels: keep them out of autocast (fp16 would overflow past 65504)
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        return _dice_statistics(
-            z,
-            lab,
-            weight=weight,
-            ignore_index=ignore_index,
-            use_sigmoid=use_sigmoid,
-            name=name,
-            with_background=with_background,
-        )
+    inp = prepare_inputs(cls_score, label, weight, ignore_index, use_sigmoid=use_sigmoid, name=name)
+    return _dice_statistics(inp, with_background=with_background)
 
 
-def _dice_statistics(
-    z: Tensor,
-    lab: Tensor,
-    *,
-    weight: Optional[Tensor],
-    ignore_index: Optional[int],
-    use_sigmoid: bool,
-    name: str,
-    with_background: bool,
-) -> Tuple[Tensor, Tensor, Tensor]:
-    binary = check_binary(z, use_sigmoid=use_sigmoid, name=name)
-    k = 2 if binary else z.shape[1]
-    valid = check_labels(lab, k, ignore_index)
+def _dice_statistics(inp: LossInputs, *, with_background: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`dice_statistics` of checked inputs (computed outside autocast: fp16 sums over
+    all pixels would overflow past 65504)."""
+    with torch.autocast(device_type=inp.z.device.type, enabled=False):
+        return _dice_sums(inp, with_background=with_background)
+
+
+def _dice_sums(inp: LossInputs, *, with_background: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    z, lab, k = inp.z, inp.label, inp.num_classes
+    valid = check_labels(lab, k, inp.ignore_index)
     lab_c = torch.where(valid, lab, 0)
-    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
-    if binary:
+    w = valid.to(z.dtype)
+    if inp.weight is not None:
+        w = w * inp.weight
+    if inp.binary:
         p = torch.sigmoid(z[:, 0])
         y = lab_c.to(z.dtype)
         inter = (p * y * w).sum(1, keepdim=True)
@@ -155,9 +157,9 @@ def _dice_statistics(
     return inter, size_p, size_g
 
 
-def _pool(stats: Tuple[Tensor, ...], reduction: str) -> Tuple[Tensor, ...]:
-    """``reduction='batch'``: sum the per-image statistics over the batch, ``(1, K)``."""
-    if reduction == "batch":
+def _pool(stats: Tuple[Tensor, ...], pooling: str) -> Tuple[Tensor, ...]:
+    """``pooling='batch'``: sum the per-image statistics over the batch, ``(1, K)``."""
+    if pooling == "batch":
         return tuple(t.sum(0, keepdim=True) for t in stats)
     return stats
 
@@ -176,7 +178,6 @@ def _mean_over_all(per_class: Tensor, present: Tensor) -> Tensor:
     return (total / per_class.shape[1]).mean()
 
 
-@MODELS.register_module()
 class ClasswiseDiceLoss(SegLoss):
     """Per-class soft Dice loss, linear ``1 - Dice`` or logarithmic ``-log Dice``.
 
@@ -186,7 +187,7 @@ class ClasswiseDiceLoss(SegLoss):
     absent classes. ``use_sigmoid=True`` is the foreground-only binary Dice (one logit channel,
     labels in {0, 1}; images without foreground contribute 0).
 
-    With the options of the authors' released code (``reduction='batch', absent='zero',
+    With the options of the authors' released code (``pooling='batch', absent='zero',
     smooth=0, eps=1e-7``)
 
     .. math::
@@ -203,14 +204,18 @@ class ClasswiseDiceLoss(SegLoss):
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_dice'``.
         smooth (float): ``delta`` >= 0 added to numerator and denominator. Default: 1e-6.
-        reduction (str): ``'image'`` (one Dice per image and class, images averaged) or
+        pooling (str): ``'image'`` (one Dice per image and class, images averaged) or
             ``'batch'`` (statistics pooled over the batch: one Dice per class). Default:
             ``'image'``.
         absent (str): Classes without ground-truth pixels (in the image, or in the batch with
-            ``reduction='batch'``): ``'skip'`` (left out of the mean over classes) or
+            ``pooling='batch'``): ``'skip'`` (left out of the mean over classes) or
             ``'zero'`` (loss 0, counted in the mean over all K classes). Default: ``'skip'``.
         eps (float): ``>= 0``; when > 0 the denominator is clamped to at least ``eps`` and the
             log form uses ``-log max(Dice, eps)``. Default: 0 (no clamp).
+        reduction (str): mmseg's reduction, ``'mean'``; ``'image'``/``'batch'`` are the
+            deprecated spelling of ``pooling``.
+
+    No per-pixel value: ``reduction_override='none'`` and ``avg_factor`` raise ``ValueError``.
     """
 
     def __init__(
@@ -220,12 +225,14 @@ class ClasswiseDiceLoss(SegLoss):
         loss_weight: float = 1.0,
         loss_name: str = "loss_dice",
         smooth: float = 1e-6,
-        reduction: str = "image",
+        pooling: str = "image",
         absent: str = "skip",
         eps: float = 0.0,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
+        pooling, reduction = resolve_pooling(name, pooling, reduction)
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
         if not (smooth >= 0 and eps >= 0):
             raise ValueError(f"{name}: smooth and eps must be >= 0, got {smooth}, {eps}")
         if not (smooth > 0 or eps > 0):
@@ -237,29 +244,20 @@ class ClasswiseDiceLoss(SegLoss):
         self.use_sigmoid = use_sigmoid
         self.smooth = float(smooth)
         self.eps = float(eps)
-        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS, name)
-        self.absent = _check_choice("absent", absent, _ABSENT, name)
+        self.pooling = pooling
+        self.absent = check_choice("absent", absent, _ABSENT, name)
 
     def extra_repr(self) -> str:
         return (
-            f"log={self.log}, use_sigmoid={self.use_sigmoid}, reduction={self.reduction!r}, "
+            f"log={self.log}, use_sigmoid={self.use_sigmoid}, pooling={self.pooling!r}, "
             f"absent={self.absent!r}, smooth={self.smooth}, eps={self.eps}"
         )
 
-    def compute_loss(
-        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
-    ) -> Tensor:
-        """``mean_b mean_k f(Dice_bk)`` (before ``loss_weight``); ``weight`` is an optional
-        per-pixel weight multiplying each pixel's terms."""
-        stats = dice_statistics(
-            logits,
-            label,
-            weight=weight,
-            ignore_index=ignore_index,
-            use_sigmoid=self.use_sigmoid,
-            name=type(self).__name__,
-        )
-        inter, size_p, size_g = _pool(stats, self.reduction)
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
+        """``mean_b mean_k f(Dice_bk)`` (before ``loss_weight``); the optional per-pixel
+        ``weight`` multiplies each pixel's terms."""
+        stats = _dice_statistics(inp, with_background=False)
+        inter, size_p, size_g = _pool(stats, self.pooling)
         den = size_p + size_g + self.smooth
         if self.eps > 0:
             den = den.clamp_min(self.eps)
@@ -272,7 +270,6 @@ class ClasswiseDiceLoss(SegLoss):
         return reduce(per_class, size_g > 0)
 
 
-@MODELS.register_module()
 class GeneralizedDiceLoss(SegLoss):
     """Generalized Dice loss (Sudre et al. 2017), multi-class softmax or binary sigmoid.
 
@@ -281,7 +278,7 @@ class GeneralizedDiceLoss(SegLoss):
         GDL = 1 - 2 \\frac{\\sum_k w_k I_k}{\\sum_k w_k (S_k + G_k)}, \\qquad
         w_k = 1 / G_k^2
 
-    with ``I, S, G`` as in the module docstring, per image (``reduction='image'``, images
+    with ``I, S, G`` as in the module docstring, per image (``pooling='image'``, images
     averaged with equal weight) or pooled over the batch (``'batch'``). Classes absent from the
     ground truth get ``w_k = 0`` (their ``1 / 0^2`` weight is undefined); a unit without valid
     pixels contributes 0. Binary mode (``use_sigmoid=True``, one foreground logit, labels in
@@ -289,15 +286,19 @@ class GeneralizedDiceLoss(SegLoss):
     (``sigmoid(z)``), the paper's binary GDice. With ``eps > 0`` the weights are
     ``1 / max(G_k^2, eps)`` (an absent class then weighs ``1 / eps``) and each class's
     ``w_k (S_k + G_k)`` is clamped to at least ``eps`` before the sum, the form of the authors'
-    binary ``GeneralisedDiceLoss`` (which pools the batch, ``reduction='batch'``, with
+    binary ``GeneralisedDiceLoss`` (which pools the batch, ``pooling='batch'``, with
     ``eps=1e-7``).
 
     Args:
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_gdice'``.
         use_sigmoid (bool): Binary mode. Default: False.
-        reduction (str): ``'image'`` or ``'batch'``. Default: ``'image'``.
+        pooling (str): ``'image'`` or ``'batch'``. Default: ``'image'``.
         eps (float): ``>= 0``, see above. Default: 0.
+        reduction (str): mmseg's reduction, ``'mean'``; ``'image'``/``'batch'`` are the
+            deprecated spelling of ``pooling``.
+
+    No per-pixel value: ``reduction_override='none'`` and ``avg_factor`` raise ``ValueError``.
     """
 
     def __init__(
@@ -305,35 +306,26 @@ class GeneralizedDiceLoss(SegLoss):
         loss_weight: float = 1.0,
         loss_name: str = "loss_gdice",
         use_sigmoid: bool = False,
-        reduction: str = "image",
+        pooling: str = "image",
         eps: float = 0.0,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
+        pooling, reduction = resolve_pooling(name, pooling, reduction)
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
         if not eps >= 0:
             raise ValueError(f"{name}: eps must be >= 0, got {eps}")
         self.use_sigmoid = use_sigmoid
-        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS, name)
+        self.pooling = pooling
         self.eps = float(eps)
 
     def extra_repr(self) -> str:
-        return f"use_sigmoid={self.use_sigmoid}, reduction={self.reduction!r}, eps={self.eps}"
+        return f"use_sigmoid={self.use_sigmoid}, pooling={self.pooling!r}, eps={self.eps}"
 
-    def compute_loss(
-        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
-    ) -> Tensor:
-        """``mean GDL`` (before ``loss_weight``; arguments as
-        :meth:`ClasswiseDiceLoss.compute_loss`)."""
-        stats = dice_statistics(
-            logits,
-            label,
-            weight=weight,
-            ignore_index=ignore_index,
-            use_sigmoid=self.use_sigmoid,
-            name=type(self).__name__,
-            with_background=True,
-        )
-        inter, size_p, size_g = _pool(stats, self.reduction)
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
+        """``mean GDL`` (before ``loss_weight``)."""
+        stats = _dice_statistics(inp, with_background=True)
+        inter, size_p, size_g = _pool(stats, self.pooling)
         if self.eps > 0:
             w = size_g.square().clamp_min(self.eps).reciprocal()
             num = 2 * (w * inter).sum(1)
@@ -350,7 +342,6 @@ class GeneralizedDiceLoss(SegLoss):
         return gdl.mean()
 
 
-@MODELS.register_module()
 class DiceBiasLoss(SegLoss):
     """Label-marginal term of the Dice loss alone, ``DB = sum_k log(p_hat_k + y_hat_k)``.
 
@@ -393,17 +384,17 @@ class DiceBiasLoss(SegLoss):
     ) -> None:
         super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         name = type(self).__name__
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        _check_choice("class_reduction", class_reduction, _DB_REDUCTIONS, name)
+        temperature = positive(temperature, "temperature", name)
+        check_choice("class_reduction", class_reduction, _DB_REDUCTIONS, name)
         if use_sigmoid and class_reduction != "sum":
             raise ValueError(
                 f"{name}: class_reduction={class_reduction!r} is a multi-class option; the "
                 "binary mode (use_sigmoid=True) has the single foreground term DB1"
             )
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self.use_sigmoid = use_sigmoid
         self.class_reduction = class_reduction
+        self.kernels = KernelRunner("auto")
 
     def extra_repr(self) -> str:
         return (
@@ -411,23 +402,22 @@ class DiceBiasLoss(SegLoss):
             f"class_reduction={self.class_reduction!r}"
         )
 
-    def compute_loss(
-        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
-    ) -> Tensor:
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
         """``mean_b sum_{k present} log(p_hat_bk + y_hat_bk)`` (or the variant chosen by
-        ``use_sigmoid`` / ``class_reduction``), before ``loss_weight``."""
+        ``use_sigmoid`` / ``class_reduction``), before ``loss_weight``.
+
+        Raises:
+            NotImplementedError: For a per-pixel ``weight`` (a constraint on whole-image
+                proportions has none).
+        """
         name = type(self).__name__
-        if weight is not None:
+        if inp.weight is not None:
             raise NotImplementedError(
                 f"{name} does not support a per-pixel `weight`: it is a constraint on "
                 "whole-image proportions"
             )
-        z, lab = flatten_inputs(logits, label, name)
-        binary = check_binary(z, use_sigmoid=self.use_sigmoid, name=name)
-        out = marginal_stats(
-            z, lab, ignore_index=ignore_index, temperature=self.temperature, binary=binary
-        )
-        counts, n, psum = out["counts"], out["n_valid"], out["psum"]
+        st = marginal_stats(inp, temperature=self.temperature, runner=self.kernels)
+        counts, n, psum, binary, z = st.counts, st.n_valid, st.psum, inp.binary, inp.z
         y_hat = normalize_proportions(counts.double(), n).to(z.dtype)
         p_hat = normalize_proportions(psum, n)
         if binary:

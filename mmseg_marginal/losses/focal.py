@@ -12,10 +12,9 @@ weight, reduced like mmseg's ``CrossEntropyLoss(avg_non_ignore=True)``; ``gamma 
 that cross-entropy. Used as a baseline in Liu et al., "The hidden label-marginal biases of
 segmentation losses" (gamma = 2).
 
-Sigmoid one-vs-rest focal (``use_sigmoid=True``, or the registered alias
-``SigmoidFocalLoss``), the focal loss the authors' released code trained with
-(segmentation-models-pytorch 0.2.1's multi-class ``FocalLoss``): every class ``k`` is a binary
-problem with target ``t_ik = [y_i = k]`` and probability ``s_ik = sigmoid(z_ik)``;
+Sigmoid one-vs-rest focal (``SigmoidFocalLoss``), the focal loss the authors' released code
+trained with (segmentation-models-pytorch 0.2.1's multi-class ``FocalLoss``): every class
+``k`` is a binary problem with target ``t_ik = [y_i = k]`` and probability ``s_ik = sigmoid(z_ik)``;
 ``q_ik = s_ik`` if ``t_ik = 1`` else ``1 - s_ik``,
 
 .. math::
@@ -29,20 +28,62 @@ batch without valid pixels gives 0). With one logit channel it
 is the binary sigmoid focal loss on labels {0, 1} (``t_i = y_i``).
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmseg.registry import MODELS
 from torch import Tensor
 
+from .base import SegLoss
+from .inputs import CE_EPS, LossInputs, deprecated, log_softmax_dim1, prepare_inputs
 from .labels import check_labels
-from .utils import SegLoss, check_binary, flatten_inputs, log_softmax_dim1, valid_pixel_weight
 
 
 def _focal_term(one_minus_q: Tensor, gamma: float) -> Tensor:
     # the clamp keeps the gradient of the power finite for gamma < 1 when q = 1 exactly
     return one_minus_q.clamp_min(torch.finfo(one_minus_q.dtype).tiny) ** gamma
+
+
+def _weighted(per_pixel: Tensor, valid: Tensor, weight: Optional[Tensor]) -> Tensor:
+    """Per-pixel values times validity and the optional per-pixel weight, 0 at ignored pixels."""
+    w = valid.to(per_pixel.dtype)
+    if weight is not None:
+        w = w * weight
+    return per_pixel * w
+
+
+def softmax_focal_pixels(inp: LossInputs, gamma: float) -> Tuple[Tensor, Tensor]:
+    """Per-pixel softmax focal terms ``w_i (1 - p_iy)^gamma (-log p_iy)`` ``(B, P)`` (0 at
+    ignored pixels) and the validity mask ``(B, P)``."""
+    z = inp.z
+    valid = check_labels(inp.label, z.shape[1], inp.ignore_index)
+    lab_c = torch.where(valid, inp.label, 0)
+    logp_y = torch.gather(log_softmax_dim1(z), 1, lab_c.unsqueeze(1)).squeeze(1)
+    # 1 - p = -expm1(log p), accurate near p = 1
+    per_pixel = -_focal_term(-torch.expm1(logp_y), gamma) * logp_y
+    return _weighted(per_pixel, valid, inp.weight), valid
+
+
+def sigmoid_focal_pixels(
+    inp: LossInputs, gamma: float, alpha: Optional[float]
+) -> Tuple[Tensor, Tensor]:
+    """Per-pixel sigmoid one-vs-rest focal terms summed over classes ``(B, P)`` (0 at ignored
+    pixels) and the validity mask ``(B, P)``."""
+    z = inp.z
+    k = z.shape[1]
+    valid = check_labels(inp.label, 2 if k == 1 else k, inp.ignore_index)
+    lab_c = torch.where(valid, inp.label, 0)
+    if k == 1:
+        target = lab_c.unsqueeze(1).to(z.dtype)
+    else:
+        classes = torch.arange(k, device=z.device).view(1, k, 1)
+        target = (lab_c.unsqueeze(1) == classes).to(z.dtype)
+    # -log q = softplus(z) - t z, computed stably by torch
+    nll = F.binary_cross_entropy_with_logits(z, target, reduction="none")
+    per_elem = _focal_term(-torch.expm1(-nll), gamma) * nll
+    if alpha is not None:
+        per_elem = per_elem * (alpha * target + (1 - alpha) * (1 - target))
+    return _weighted(per_elem.sum(1), valid, inp.weight), valid
 
 
 def softmax_focal_loss(
@@ -64,17 +105,11 @@ def softmax_focal_loss(
     Returns:
         Tensor: Scalar loss (float32 for half-precision inputs).
     """
-    name = "SoftmaxFocalLoss"
-    z, lab = flatten_inputs(cls_score, label, name)
-    check_binary(z, use_sigmoid=False, name=name)
-    valid = check_labels(lab, z.shape[1], ignore_index)
-    lab_c = torch.where(valid, lab, 0)
-    logp_y = torch.gather(log_softmax_dim1(z), 1, lab_c.unsqueeze(1)).squeeze(1)
-    # 1 - p = -expm1(log p), accurate near p = 1
-    per_pixel = -_focal_term(-torch.expm1(logp_y), gamma) * logp_y
-    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
-    denom = valid.sum().to(z.dtype) + torch.finfo(torch.float32).eps
-    return (per_pixel * w).sum() / denom
+    inp = prepare_inputs(
+        cls_score, label, weight, ignore_index, use_sigmoid=False, name="SoftmaxFocalLoss"
+    )
+    per_pixel, valid = softmax_focal_pixels(inp, gamma)
+    return per_pixel.sum() / (valid.sum().to(per_pixel.dtype) + CE_EPS)
 
 
 def sigmoid_focal_loss(
@@ -100,41 +135,44 @@ def sigmoid_focal_loss(
     Returns:
         Tensor: Scalar loss (float32 for half-precision inputs).
     """
-    name = "SigmoidFocalLoss"
-    z, lab = flatten_inputs(cls_score, label, name)
-    k = z.shape[1]
-    valid = check_labels(lab, 2 if k == 1 else k, ignore_index)
-    lab_c = torch.where(valid, lab, 0)
-    if k == 1:
-        target = lab_c.unsqueeze(1).to(z.dtype)
-    else:
-        classes = torch.arange(k, device=z.device).view(1, k, 1)
-        target = (lab_c.unsqueeze(1) == classes).to(z.dtype)
-    # -log q = softplus(z) - t z, computed stably by torch
-    nll = F.binary_cross_entropy_with_logits(z, target, reduction="none")
-    per_elem = _focal_term(-torch.expm1(-nll), gamma) * nll
-    if alpha is not None:
-        per_elem = per_elem * (alpha * target + (1 - alpha) * (1 - target))
-    w = valid_pixel_weight(valid, weight, lab, dtype=z.dtype, name=name)
+    inp = prepare_inputs(
+        cls_score, label, weight, ignore_index, use_sigmoid=None, name="SigmoidFocalLoss"
+    )
+    per_pixel, valid = sigmoid_focal_pixels(inp, gamma, alpha)
     # exact mean over the valid pixels; a batch without any gives 0
-    denom = valid.sum().clamp_min(1).to(z.dtype)
-    return (per_elem.sum(1) * w).sum() / denom
+    return per_pixel.sum() / valid.sum().clamp_min(1).to(per_pixel.dtype)
 
 
-@MODELS.register_module()
+def _check_gamma(name: str, gamma: float) -> float:
+    if not gamma >= 0:
+        raise ValueError(f"{name}: gamma must be >= 0, got {gamma}")
+    return float(gamma)
+
+
 class SoftmaxFocalLoss(SegLoss):
-    """Focal loss module (mmseg loss conventions), softmax or sigmoid one-vs-rest.
+    """Softmax focal loss (``FL`` of the module docstring), mmseg loss conventions.
 
     Args:
         gamma (float): Focusing parameter >= 0. Default: 2.0.
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_focal'``.
-        use_sigmoid (bool): The sigmoid one-vs-rest focal (``FL_sigma`` of the module
-            docstring; one channel: binary). ``SigmoidFocalLoss`` is the same with this set.
-            Default: False.
-        alpha (float | None): Positive-term weight in [0, 1] of the sigmoid focal (the softmax
-            form has none). Default: None.
+        use_sigmoid (bool): Deprecated: ``True`` builds a :class:`SigmoidFocalLoss` (the other
+            formula) with a ``DeprecationWarning``. Default: False.
+        alpha (None): Only with the deprecated ``use_sigmoid=True``.
+        reduction (str): Must be ``'mean'``.
+
+    Per-call options: ``avg_factor`` replaces the valid-pixel count;
+    ``reduction_override='none'`` returns the per-pixel terms ``(B, *spatial)`` times
+    ``loss_weight``.
     """
+
+    per_pixel = True
+
+    def __new__(cls, *args: object, use_sigmoid: bool = False, **kwargs: object) -> "SegLoss":
+        if cls is SoftmaxFocalLoss and use_sigmoid:
+            deprecated(cls.__name__, "use_sigmoid=True", "type='SigmoidFocalLoss'")
+            return SigmoidFocalLoss(*args, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -143,58 +181,55 @@ class SoftmaxFocalLoss(SegLoss):
         loss_name: str = "loss_focal",
         use_sigmoid: bool = False,
         alpha: Optional[float] = None,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
         name = type(self).__name__
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        if use_sigmoid:  # only reached positionally: the keyword builds a SigmoidFocalLoss
+            raise ValueError(
+                f"{name}: use_sigmoid=True is the sigmoid focal loss; use SigmoidFocalLoss"
+            )
         if alpha is not None:
-            if not use_sigmoid:
-                raise ValueError(
-                    f"{name}: alpha={alpha} is an option of the sigmoid focal loss "
-                    "(use_sigmoid=True / SigmoidFocalLoss)"
-                )
-            if not 0 <= alpha <= 1:
-                raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha}")
-            alpha = float(alpha)
-        self.gamma = float(gamma)
-        self.use_sigmoid = use_sigmoid
-        self.alpha = alpha
+            raise ValueError(
+                f"{name}: alpha={alpha} is an option of the sigmoid focal loss (SigmoidFocalLoss)"
+            )
+        self.gamma = _check_gamma(name, gamma)
+        self.use_sigmoid = False
+        self.alpha = None
 
     def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, use_sigmoid={self.use_sigmoid}, alpha={self.alpha}"
+        return f"gamma={self.gamma}"
 
-    def compute_loss(
-        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
-    ) -> Tensor:
-        """``FL`` before ``loss_weight`` (arguments as :func:`softmax_focal_loss`)."""
-        if self.use_sigmoid:
-            return sigmoid_focal_loss(
-                logits,
-                label,
-                gamma=self.gamma,
-                alpha=self.alpha,
-                weight=weight,
-                ignore_index=ignore_index,
-            )
-        return softmax_focal_loss(
-            logits, label, gamma=self.gamma, weight=weight, ignore_index=ignore_index
-        )
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
+        """``FL`` before ``loss_weight``."""
+        per_pixel, valid = softmax_focal_pixels(inp, self.gamma)
+        denom = valid.sum().to(per_pixel.dtype) if avg_factor is None else avg_factor
+        return per_pixel.sum() / (denom + CE_EPS)
+
+    def pixel_values(self, inp: LossInputs) -> Tensor:
+        """Per-pixel focal terms ``(B, P)``."""
+        return softmax_focal_pixels(inp, self.gamma)[0]
 
 
-@MODELS.register_module()
-class SigmoidFocalLoss(SoftmaxFocalLoss):
-    """``SoftmaxFocalLoss(use_sigmoid=True)`` under a name that says what it computes: the
-    sigmoid one-vs-rest focal loss of the authors' released code (smp 0.2.1 ``FocalLoss``,
-    multi-class mode: summed over classes, averaged over valid pixels); one logit channel is
-    the binary sigmoid focal loss.
+class SigmoidFocalLoss(SegLoss):
+    """Sigmoid one-vs-rest focal loss (``FL_sigma`` of the module docstring): the focal loss
+    of the authors' released code (smp 0.2.1 ``FocalLoss``, multi-class mode: summed over
+    classes, averaged over valid pixels); one logit channel is the binary sigmoid focal loss.
 
     Args:
         gamma (float): Focusing parameter >= 0. Default: 2.0.
         alpha (float | None): Positive-term weight in [0, 1]. Default: None.
         loss_weight (float): Default: 1.0.
         loss_name (str): Default: ``'loss_focal'``.
+        use_sigmoid (bool): Must be True (accepted for mmseg's loss-dict keys).
+        reduction (str): Must be ``'mean'``.
+
+    Per-call options: ``avg_factor`` replaces the valid-pixel count;
+    ``reduction_override='none'`` returns the per-pixel terms (summed over classes)
+    ``(B, *spatial)`` times ``loss_weight``.
     """
+
+    per_pixel = True
 
     def __init__(
         self,
@@ -202,11 +237,38 @@ class SigmoidFocalLoss(SoftmaxFocalLoss):
         alpha: Optional[float] = None,
         loss_weight: float = 1.0,
         loss_name: str = "loss_focal",
+        use_sigmoid: bool = True,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(
-            gamma=gamma,
-            loss_weight=loss_weight,
-            loss_name=loss_name,
-            use_sigmoid=True,
-            alpha=alpha,
-        )
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
+        name = type(self).__name__
+        if not use_sigmoid:
+            raise ValueError(
+                f"{name}: use_sigmoid=False is the softmax focal loss; use SoftmaxFocalLoss"
+            )
+        if alpha is not None:
+            if not 0 <= alpha <= 1:
+                raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha}")
+            alpha = float(alpha)
+        self.gamma = _check_gamma(name, gamma)
+        self.alpha = alpha
+        self.use_sigmoid = True
+
+    @property
+    def channel_mode(self) -> Optional[bool]:
+        """Any channel count: one is the binary focal, K >= 2 one-vs-rest."""
+        return None
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, alpha={self.alpha}"
+
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
+        """``FL_sigma`` before ``loss_weight``."""
+        per_pixel, valid = sigmoid_focal_pixels(inp, self.gamma, self.alpha)
+        if avg_factor is None:
+            return per_pixel.sum() / valid.sum().clamp_min(1).to(per_pixel.dtype)
+        return per_pixel.sum() / (avg_factor + CE_EPS)
+
+    def pixel_values(self, inp: LossInputs) -> Tensor:
+        """Per-pixel focal terms summed over classes ``(B, P)``."""
+        return sigmoid_focal_pixels(inp, self.gamma, self.alpha)[0]

@@ -3,10 +3,10 @@
 The label-marginal losses need, per image ``b`` and class ``k``, the sum over valid pixels of
 the tempered softmax ``s_i = softmax(tau * z_i)`` and, for the combined loss, the (weighted)
 cross-entropy sum. :class:`FusedMarginalStats` computes both in one forward, together with
-the label bookkeeping (validity, label range check, class pixel counts, CE weights and
-denominator, per-class counts of the argmax prediction for ``last_stats``), and writes the
-gradient analytically in backward (Liu et al., "The hidden label-marginal biases of
-segmentation losses", Eq. 5 and Appendix C):
+the label bookkeeping (validity, label range check, CE weights and denominator, and the class
+pixel counts and, on request, the per-class counts of the argmax prediction, both by
+``bincount`` outside the kernels), and writes the gradient analytically in backward (Liu et
+al., "The hidden label-marginal biases of segmentation losses", Eq. 5 and Appendix C):
 
 .. math::
 
@@ -15,104 +15,60 @@ segmentation losses", Eq. 5 and Appendix C):
 
 with ``p = softmax(z)``, ``a_i`` the per-pixel CE weight (validity x class weight x pixel
 weight), ``v_i`` the validity of pixel ``i`` and ``G = dL/dpsum`` the incoming gradient of the
-class sums. Ignored pixels get exactly zero gradient.
+class sums. Ignored pixels get exactly zero gradient. :class:`FusedBinaryStats` is the same for
+one foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
 
-Only per-pixel statistics (``max``, the two log-sum-exps; ``B x P`` floats) are saved; softmax
-and tempered softmax are recomputed in backward, so no logits-sized tensor is kept between
-forward and backward, and no one-hot label tensor is built.
+.. math::
 
-The kernels run in one of two formulations of the same mathematics, chosen by where they run
-(argument ``fusible`` of the kernel functions):
+    \\frac{\\partial L}{\\partial z_i} = g_{ce}\\, a_i \\big(\\sigma(z_i)(c y_i + 1 - y_i)
+        - c y_i\\big) + \\tau\\, v_i\\, s_i (1 - s_i) (G_{b,fg} - G_{b,bg}).
 
-* compiled (``fusible=True``): pointwise ops and reductions only, compiled with
-  ``torch.compile(dynamic=True)``, which fuses them into a few loops over the logits (shapes
-  symbolic, so image sizes do not trigger recompilation; inductor adds at most one size-class
-  switch, at 4096 pixels per image, plus one graph per ``(with_ce, with_argmax, tau, dtype)``
-  combination actually used);
-* eager (``fusible=False``): one or two reused logits-sized buffers updated in place, ``bmm``
-  for the class sums and ``bincount`` for the counts.
+From :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements on (and always on the
+compiled path), only per-pixel statistics (``B x P``) are saved: the softmaxes are recomputed in
+backward, so no logits-sized tensor is kept between forward and backward. Below it the eager
+kernels keep the two softmaxes instead (two tensors of less than 4 MiB each in float32). No
+one-hot label tensor is built.
+Every ``exp`` argument is clamped below at :func:`exp_floor` (``1 + log`` of the smallest normal
+float of the dtype): the result then differs from the unclamped one by less than ``e`` times
+that float, and the CPU never takes the slow path of ``exp`` near and below the subnormal
+range.
 
-Each formulation is the faster and leaner one where it runs. ``python
-tools/benchmark_losses.py --height 128 --width 256 --repeats 5 --device cpu`` (logits
-2 x 19 x 128 x 256, float32; a 2-core CPU) times forward + backward against mmseg's
-``CrossEntropyLoss(avg_non_ignore=True)``: CE + L1 compiled 1.63x, eager 3.50x on the idle
-machine (6 and 12 MiB peak extra memory); 1.23-1.26x and 6.8-7.2x while another job kept one
-core busy; with ``--threads 1`` under that load 1.66-2.02x and 3.06-3.76x. Substituting one
-formulation for the other at that size, the fusible one run eagerly took 7.1x and 35 MiB
-(against 3.6x and 11 MiB for the eager one in the same run; 2-2.6x its time from 64 x 64 to
-256 x 512 pixels), and the eager one compiled 2.2x and 11 MiB (against 1.95x and 6 MiB).
-
-Compilation is used for large float32 inputs (``compile='auto'``); any failure falls back to
-eager with one logged warning. Set the environment variable ``MMSEG_MARGINAL_COMPILE=0`` to
-disable it globally. Which path actually ran is observable through :func:`compile_stats`
-(counts of kernel calls run compiled and eager, and whether compilation failed in this
-process); :func:`reset_compile_state` starts these counts, the compiled-kernel cache and the
-failure flag afresh.
+The multi-class kernels run in one of two formulations of the same mathematics (argument
+``fusible``): compiled (pointwise ops and reductions only, ``torch.compile(dynamic=True)``,
+which fuses them into a few loops over the logits) or eager (one or two reused logits-sized
+buffers updated in place, ``bmm`` for the class sums, ``bincount`` for the counts). A
+:class:`KernelRunner` decides which one runs, owns the compiled kernels and counts the calls;
+every loss module owns one (``loss.kernels``), so its lifetime is the module's. A compilation
+failure switches that runner to eager with one logged warning. The environment variable
+``MMSEG_MARGINAL_COMPILE=0`` disables compilation everywhere.
 """
 
 import logging
+import math
 import os
+import sys
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .inputs import LARGE_NUMEL
 from .labels import class_counts, label_masks
 
-#: Minimum number of logits elements for which ``compile='auto'`` compiles the kernels.
-AUTO_COMPILE_MIN_NUMEL = 1 << 20
-
-#: Stand-in for ``ignore_index=None`` (no pixel is ignored): no label can take this value
-#: without also being outside ``[0, K)``.
-NO_IGNORE = -(2**62)
+#: Minimum number of float32 logits elements for which ``compile='auto'`` compiles.
+AUTO_COMPILE_MIN_NUMEL = LARGE_NUMEL
 
 _COMPILE_MODES = (True, False, "auto")
 
-
-class _CompileState:
-    """Process state of the compiled kernels: their cache, failure flag and call counts."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.cache: Dict[str, Callable] = {}
-        self.broken = False  # a compilation or a compiled call failed: eager from then on
-        self.compiled_calls = 0
-        self.eager_calls = 0
+_LOG = logging.getLogger(__name__)
 
 
-_STATE = _CompileState()
-
-
-def compile_stats() -> Dict[str, Union[bool, int]]:
-    """Which kernels ran since the process started (or since :func:`reset_compile_state`).
-
-    Returns:
-        dict: ``compiled_calls`` and ``eager_calls`` (kernel calls, one per forward and one per
-        backward of :class:`FusedMarginalStats`) and ``broken`` (compilation failed and the
-        kernels fell back to eager).
-    """
-    st = _STATE
-    return dict(compiled_calls=st.compiled_calls, eager_calls=st.eager_calls, broken=st.broken)
-
-
-def reset_compile_state() -> None:
-    """Start afresh: forget the compiled kernels (the next compiled call compiles again), an
-    earlier compilation failure, and the counts of :func:`compile_stats`."""
-    _STATE.reset()
-
-
-def compile_available() -> bool:
-    """Whether the compiled kernels may be used (torch has ``torch.compile``, not disabled, no
-    earlier failure)."""
-    return (
-        hasattr(torch, "compile")  # torch >= 2.0
-        and not _STATE.broken
-        and os.environ.get("MMSEG_MARGINAL_COMPILE", "1") != "0"
-    )
+def exp_floor(dtype: torch.dtype) -> float:
+    """``1 + log`` of the smallest normal number of ``dtype`` (about -86.3 for float32): the
+    smallest ``exp`` argument of the kernels."""
+    return 1.0 + math.log(torch.finfo(dtype).tiny)
 
 
 def is_compiling() -> bool:
@@ -127,6 +83,12 @@ def is_compiling() -> bool:
     return bool(check()) if check is not None else False
 
 
+def compile_available() -> bool:
+    """Whether this torch can compile the kernels (``torch.compile`` exists and
+    ``MMSEG_MARGINAL_COMPILE`` is not ``0``)."""
+    return hasattr(torch, "compile") and os.environ.get("MMSEG_MARGINAL_COMPILE", "1") != "0"
+
+
 def check_compile_mode(mode: Union[bool, str]) -> Union[bool, str]:
     """Return ``mode`` if it is a valid ``compile`` option (``True``, ``False``, ``'auto'``).
 
@@ -139,53 +101,131 @@ def check_compile_mode(mode: Union[bool, str]) -> Union[bool, str]:
 
 
 def resolve_compile(mode: Union[bool, str], z: Tensor) -> bool:
-    """Decide whether to run the compiled kernels for logits ``z``.
+    """Whether the compiled kernels should run for logits ``z`` under ``mode``.
+
+    ``True``: whenever possible; ``False``: never; ``'auto'``: float32 logits of at least
+    :data:`AUTO_COMPILE_MIN_NUMEL` elements (where compiling pays off). Never while dynamo is
+    tracing the caller or where :func:`compile_available` is False.
+    """
+    if mode is False:
+        return False
+    if mode == "auto" and not (z.dtype == torch.float32 and z.numel() >= AUTO_COMPILE_MIN_NUMEL):
+        return False
+    return compile_available() and not is_compiling()
+
+
+class KernelStats(NamedTuple):
+    """Calls of the kernels of one :class:`KernelRunner` (one per forward, one per backward)."""
+
+    compiled_calls: int
+    eager_calls: int
+    #: A compilation (or a compiled call) failed; the runner runs eager kernels since.
+    broken: bool
+
+
+class KernelRunner:
+    """Runs the multi-class kernels compiled or eager; owns the compiled kernels and counts.
 
     Args:
-        mode (bool | str): ``True`` (compile whenever possible), ``False`` (always eager) or
-            ``'auto'`` (compile float32 inputs of at least :data:`AUTO_COMPILE_MIN_NUMEL`
-            elements, where compilation pays off).
-        z (Tensor): Logits.
+        compile (bool | str): ``True``, ``False`` or ``'auto'`` (see :func:`resolve_compile`).
+
+    Raises:
+        ValueError: For another ``compile`` value.
     """
-    check_compile_mode(mode)
-    if mode is False or not compile_available():
-        return False
-    if is_compiling():
-        return False
-    if mode == "auto":
-        return z.dtype == torch.float32 and z.numel() >= AUTO_COMPILE_MIN_NUMEL
-    return True
+
+    def __init__(self, compile: Union[bool, str] = "auto") -> None:
+        self.mode = check_compile_mode(compile)
+        self._compiled: Dict[str, Callable] = {}
+        self.broken = False
+        self.compiled_calls = 0
+        self.eager_calls = 0
+
+    def __repr__(self) -> str:
+        return f"KernelRunner(compile={self.mode!r}, {self.stats()})"
+
+    def stats(self) -> KernelStats:
+        """The call counts and failure flag so far."""
+        return KernelStats(self.compiled_calls, self.eager_calls, self.broken)
+
+    def use_compile(self, z: Tensor) -> bool:
+        """Whether the next kernels for logits ``z`` run compiled."""
+        return not self.broken and resolve_compile(self.mode, z)
+
+    def run(self, kernel: Callable, use_compile: bool, **kwargs: Any) -> Any:
+        """``kernel(**kwargs)``, compiled (fusible formulation) or eager; counts the call."""
+        if use_compile and not self.broken:
+            # detach() drops the view relation to the 4-D/5-D logits, so that dynamo guards
+            # only on the flattened (B, K, P) shape
+            cargs = {n: a.detach() if isinstance(a, Tensor) else a for n, a in kwargs.items()}
+            try:
+                fn = self._compiled.get(kernel.__name__)
+                if fn is None:
+                    fn = self._compiled[kernel.__name__] = torch.compile(kernel, dynamic=True)
+                out = fn(**cargs, fusible=True)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
+                self.broken = True
+                _warn(
+                    "mmseg_marginal: torch.compile of the fused marginal-loss kernels failed "
+                    f"({type(exc).__name__}: {exc}); falling back to eager kernels for this "
+                    "loss module."
+                )
+            else:
+                self.compiled_calls += 1
+                return out
+        self.eager_calls += 1
+        return kernel(**kwargs, fusible=False)
+
+
+def _warn(message: str) -> None:
+    """Log a warning: to mmengine's current logger when mmengine is loaded (the training log),
+    else to this module's standard logger."""
+    mm_logging = sys.modules.get("mmengine.logging")
+    if mm_logging is not None:
+        mm_logging.print_log(message, logger="current", level=logging.WARNING)
+    else:
+        _LOG.warning(message)
 
 
 # --------------------------------------------------------------------------- kernels
 # Plain-tensor functions (no autograd inside), run eagerly (fusible=False) or as torch.compile
-# sources (fusible=True). Besides the heavy (B, K, P) work they also do all per-pixel label
-# bookkeeping (validity, label range check, class counts, CE weights), so that the compiled
-# forward is one fused pass and no (B, P)-sized op runs outside the kernels.
+# sources (fusible=True); they also do the per-pixel label bookkeeping, so that the compiled
+# forward is one fused pass.
 
 
-def _ce_weights(
-    valid: Tensor, lab_c: Tensor, cw: Optional[Tensor], pw: Optional[Tensor], dtype: torch.dtype
-) -> Tuple[Tensor, Tensor]:
-    """Per-pixel CE weight and the CE denominator (mmseg ``avg_non_ignore`` convention)."""
-    w = valid.to(dtype)
-    if cw is not None:
-        w = w * cw[lab_c]
-    denom = w.sum()
-    if pw is not None:
-        w = w * pw
-    return w, denom
+def _exp_tau(zs: Tensor, tau: float, lo: float) -> Tensor:
+    """``exp(tau * zs)`` for ``zs <= 0`` (compiled formulation), clamped below near
+    ``exp(lo)``. For an integer ``tau`` in [1, 32] it is ``exp(zs) ** tau`` (multiplications,
+    which inductor fuses with the ``exp`` of the plain softmax into one ``exp`` per element),
+    its base clamped so that no product falls into the subnormal range."""
+    if float(tau).is_integer() and 1 <= tau <= 32:
+        base = torch.exp(zs.clamp_min(lo)).clamp_min(math.exp((lo + 10.0) / tau))
+        return base ** int(tau)
+    return torch.exp((zs * tau).clamp_min(lo))
 
 
-def _first_argmax(z: Tensor, m: Tensor, fusible: bool) -> Tensor:
-    """Class index of the maximum ``m`` of each pixel of ``z`` ``(B, K, P)``, ``(B, 1, P)``."""
+def _int_power(x: Tensor, n: int) -> Tensor:
+    """``x ** n`` for an integer ``n >= 1`` by repeated squaring (a new tensor; a few
+    multiplications instead of the library's general power)."""
+    result: Optional[Tensor] = None
+    square = x
+    while True:
+        if n & 1:
+            if result is None:
+                result = square.clone() if square is x else square
+            else:
+                result = result.mul_(square)
+        n >>= 1
+        if not n:
+            return result
+        square = square * square
+
+
+def _first_argmax(z: Tensor, m: Tensor) -> Tensor:
+    """First class index of the maximum ``m`` of each pixel of ``z`` ``(B, K, P)``, as a
+    floating-point min-reduction ``(B, P)`` (which vectorizes over the class axis)."""
     k = z.shape[1]
-    if fusible or z.numel() < (1 << 20):
-        # first index of the maximum as a min-reduction, which vectorizes (and avoids the large
-        # fixed cost of Tensor.max(dim) on small CPU inputs)
-        classes = torch.arange(k, device=z.device).view(1, k, 1)
-        return torch.where(z == m, classes, k).amin(1, keepdim=True)
-    return z.max(1, keepdim=True)[1]
+    classes = torch.arange(k, device=z.device, dtype=z.dtype).view(1, k, 1)
+    return torch.where(z == m, classes, float(k)).amin(1).long()
 
 
 def _forward_kernel(
@@ -198,164 +238,178 @@ def _forward_kernel(
     tau: float,
     with_ce: bool,
     with_argmax: bool,
+    keep: bool,
     fusible: bool,
 ) -> Tuple[Tensor, ...]:
-    """Forward statistics; see :class:`FusedMarginalStats` (the last three outputs are the
-    saved ``max``, ``logsumexp(z - max)`` and ``logsumexp(tau (z - max))`` per pixel)."""
+    """Forward statistics; see :class:`FusedMarginalStats` (the other outputs are saved for
+    backward: validity, clean labels, CE weights, ``max``, the two log-sum-exps and, with
+    ``keep`` (eager only), the two softmaxes; otherwise placeholders)."""
     k = z.shape[1]
+    lo = exp_floor(z.dtype)
     valid, lab_c, n_bad = label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
     m = z.amax(1, keepdim=True)
-    am = _first_argmax(z, m, fusible) if with_argmax else None
     if fusible:
         zs = z - m
-        lset = torch.log(torch.exp(zs * tau).sum(1, keepdim=True))
-        # written as a second exp (not exp / sum) so that inductor recomputes it instead of
-        # materializing a logits-sized buffer
-        psum = (torch.exp(zs * tau - lset) * vf.unsqueeze(1)).sum(2)
-        lse1 = torch.log(torch.exp(zs).sum(1)) if with_ce else None
+        lset = torch.log(_exp_tau(zs, tau, lo).sum(1, keepdim=True))
+        # recomputed (not kept from the line above), so that inductor keeps no logits-sized
+        # buffer
+        psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset) * vf.unsqueeze(1)).sum(2)
+        lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
+    elif keep:
+        # small inputs: keep softmax(tau z) and softmax(z) for backward (no exp there)
+        zs = torch.sub(z, m)
+        if float(tau).is_integer() and 1 <= tau <= 32:
+            # exp(tau zs) = exp(zs) ** tau by repeated squaring: one exp for both softmaxes
+            e1 = zs.clamp_min_(lo).exp_()
+            s_keep = _int_power(e1.clamp_min(math.exp((lo + 10.0) / tau)), int(tau))
+        else:
+            s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
+            e1 = zs.clamp_min_(lo).exp_() if with_ce else None
+        set_ = s_keep.sum(1, keepdim=True)
+        lset = torch.log(set_)
+        s_keep.div_(set_)
+        psum = (s_keep * vf.unsqueeze(1)).sum(2)
+        if with_ce:
+            p_keep = e1
+            se1 = p_keep.sum(1, keepdim=True)
+            lse1 = torch.log(se1).squeeze(1)
+            p_keep.div_(se1)
+        else:
+            lse1 = None
+        del zs, e1
     else:
-        buf = torch.sub(z, m).mul_(tau).exp_()  # exp(tau (z - max)), reused below
+        buf = torch.sub(z, m).mul_(tau).clamp_min_(lo).exp_()  # exp(tau (z - max))
         set_ = buf.sum(1, keepdim=True)
         psum = torch.bmm(buf, (vf.unsqueeze(1) / set_).transpose(1, 2)).squeeze(2)
         lset = torch.log(set_)
-        lse1 = torch.log(torch.sub(z, m, out=buf).exp_().sum(1)) if with_ce else None
+        if with_ce:
+            lse1 = torch.sub(z, m, out=buf).clamp_min_(lo).exp_().sum(1).log_()
+        else:
+            lse1 = None
         del buf
+    if not keep:
+        s_keep = vf
+    if not (keep and with_ce):
+        p_keep = vf
     lset = lset.squeeze(1)
-    counts = class_counts(lab_c, valid, k, fusible=fusible)
+    m = m.squeeze(1)
     n_valid = valid.sum(1)
     if with_ce:
-        w, denom = _ce_weights(valid, lab_c, cw, pw, z.dtype)
-        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m.squeeze(1)
-        ce = ((lse1 - zy) * w).sum()
+        a = vf if cw is None else vf * cw[lab_c]
+        denom = a.sum()
+        if pw is not None:
+            a = a * pw
+        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
+        ce = ((lse1 - zy) * a).sum()
     else:
-        lse1 = lset.new_zeros(())
+        lse1 = a = vf
         ce = denom = lset.new_zeros(())
-    if with_argmax:
-        am_counts = class_counts(am.squeeze(1), valid, k, fusible=fusible)
-    else:
-        am_counts = counts.new_zeros(())
-    return ce, denom, psum, counts, am_counts, n_valid, n_bad, m.squeeze(1), lse1, lset
+    # the class counts come from bincount outside the kernels (a comparison with every class
+    # index would be a K x P pass of its own)
+    argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
+    saved = (vf, lab_c, a, m, lse1, lset, s_keep, p_keep)
+    return (ce, denom, psum, valid, argmax, n_valid, n_bad) + saved
 
 
 def _backward_kernel(
     z: Tensor,
-    label: Tensor,
-    cw: Optional[Tensor],
-    pw: Optional[Tensor],
+    vf: Tensor,
+    lab_c: Tensor,
+    a: Tensor,
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
+    s_keep: Tensor,
+    p_keep: Tensor,
     g_ce: Tensor,
     g: Tensor,
     *,
-    ignore_index: int,
     tau: float,
     with_ce: bool,
+    keep: bool,
     fusible: bool,
 ) -> Tensor:
-    """Analytic gradient of the module docstring from the statistics ``m``, ``lse1``, ``lset``
-    ``(B, P)`` saved by the forward; ``g_ce`` is the 0-dim gradient of the CE sum, ``g`` the
-    ``(B, K)`` one of ``psum``."""
-    valid, lab_c, _ = label_masks(label, z.shape[1], ignore_index)
+    """Analytic gradient of the module docstring from the per-pixel statistics of the
+    forward; ``g_ce`` is the 0-dim gradient of the CE sum, ``g`` the ``(B, K)`` one of
+    ``psum``."""
+    lo = exp_floor(z.dtype)
     m, lset = m.unsqueeze(1), lset.unsqueeze(1)
-    vt = (valid.to(z.dtype) * tau).unsqueeze(1)
-    a = (_ce_weights(valid, lab_c, cw, pw, z.dtype)[0] * g_ce).unsqueeze(1) if with_ce else None
+    vt = (vf * tau).unsqueeze(1)
     if fusible:
         zs = z - m
-        e1 = torch.exp(zs)
-        if float(tau).is_integer() and 1 <= tau <= 32:
-            # exp(tau zs) = exp(zs) ** tau: one exp per element for both softmaxes
-            s = e1 ** int(tau) * torch.exp(-lset)
-        else:
-            s = torch.exp(zs * tau - lset)
+        s = _exp_tau(zs, tau, lo) * torch.exp(-lset)
         gk = g.unsqueeze(2)
         grad = vt * s * (gk - (s * gk).sum(1, keepdim=True))
         if with_ce:
             classes = torch.arange(z.shape[1], device=z.device).view(1, -1, 1)
             onehot = (classes == lab_c.unsqueeze(1)).to(z.dtype)
-            grad = grad + a * (e1 * torch.exp(-lse1).unsqueeze(1) - onehot)
+            p = torch.exp(zs.clamp_min(lo)) * torch.exp(-lse1.unsqueeze(1))
+            grad = grad + (a * g_ce).unsqueeze(1) * (p - onehot)
+        return grad
+    if keep:
+        gs = s_keep * g.unsqueeze(2)
+        grad = gs.sub_(s_keep * gs.sum(1, keepdim=True)).mul_(vt)
+        if with_ce:
+            ag = (a * g_ce).unsqueeze(1)
+            grad.addcmul_(p_keep, ag)
+            grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
         return grad
     # two logits-sized buffers: the gradient and one temporary
-    s = torch.sub(z, m).mul_(tau).sub_(lset).exp_()  # softmax(tau z)
+    s = torch.sub(z, m).mul_(tau).sub_(lset).clamp_min_(lo).exp_()  # softmax(tau z)
     t = torch.bmm(g.unsqueeze(1), s)  # (B, 1, P) = <G_b, s_i>
     grad = torch.mul(s, g.unsqueeze(2))
     grad.sub_(s.mul_(t)).mul_(vt)
     if with_ce:
-        p = torch.sub(z, m, out=s).sub_(lse1.unsqueeze(1)).exp_()  # softmax(z)
-        grad.addcmul_(p, a)
-        grad.scatter_add_(1, lab_c.unsqueeze(1), -a)
+        ag = (a * g_ce).unsqueeze(1)
+        p = torch.sub(z, m, out=s).sub_(lse1.unsqueeze(1)).clamp_min_(lo).exp_()  # softmax(z)
+        grad.addcmul_(p, ag)
+        grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
     return grad
-
-
-# --------------------------------------------------------------------------- compilation
-
-
-def _run(kernel: Callable, use_compile: bool, **kwargs: Any) -> Any:
-    """``kernel(**kwargs)``, compiled (fusible formulation) or eager; counts the call."""
-    state = _STATE
-    if use_compile and not state.broken:
-        # detach() drops the view relation to the 4-D/5-D logits, so that dynamo guards only on
-        # the flattened (B, K, P) shape (no duck-sizing guard such as H == W).
-        cargs = {n: a.detach() if isinstance(a, Tensor) else a for n, a in kwargs.items()}
-        try:
-            if kernel.__name__ not in state.cache:
-                state.cache[kernel.__name__] = torch.compile(kernel, dynamic=True)
-            out = state.cache[kernel.__name__](**cargs, fusible=True)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            state.broken = True
-            print_log(
-                f"mmseg_marginal: torch.compile of the fused marginal-loss kernels failed "
-                f"({type(exc).__name__}: {exc}); falling back to eager kernels for the rest "
-                "of this process.",
-                logger="current",
-                level=logging.WARNING,
-            )
-        else:
-            state.compiled_calls += 1
-            return out
-    state.eager_calls += 1
-    return kernel(**kwargs, fusible=False)
 
 
 # --------------------------------------------------------------------------- autograd
 
 
 class KernelOptions(NamedTuple):
-    """The non-tensor inputs of :class:`FusedMarginalStats` (``autograd.Function.apply``
-    takes positional arguments only)."""
+    """The non-tensor inputs of the fused functions (``autograd.Function.apply`` takes
+    positional arguments only)."""
 
-    #: Ignored label (:data:`NO_IGNORE` for none).
+    #: Ignored label (:data:`~mmseg_marginal.losses.inputs.NO_IGNORE` for none).
     ignore_index: int
-    #: Temperature of the softmax whose class sums are returned.
+    #: Temperature of the softmax (sigmoid) whose class sums are returned.
     tau: float
     #: Compute the CE sum (otherwise 0).
     with_ce: bool
     #: Count the argmax prediction per class.
     with_argmax: bool
-    #: Run the ``torch.compile`` kernels.
+    #: Run the ``torch.compile`` kernels (multi-class only).
     use_compile: bool
+    #: The runner that runs and counts the kernels.
+    runner: KernelRunner
+
+
+def _keeps_softmax(z: Tensor, options: KernelOptions) -> bool:
+    """Whether the eager kernels keep the two softmaxes between forward and backward: below
+    :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements (at most two small
+    logits-sized tensors), where recomputing them would cost more than the whole CE."""
+    return not options.use_compile and z.numel() < LARGE_NUMEL
 
 
 class FusedMarginalStats(torch.autograd.Function):
     """One pass over the logits for the CE sum, tempered-softmax class sums and label counts.
 
-    Differentiable outputs: ``ce_sum`` and ``psum`` (gradient in the module docstring); the
-    others are statistics of the labels and of the argmax prediction.
-
-    Inputs (all on the logits' device):
-        z (Tensor): Logits ``(B, K, P)``, float32 or float64, contiguous.
-        label (Tensor): ``(B, P)`` int64 raw labels.
-        cw (Tensor | None): ``(K,)`` CE class weights.
-        pw (Tensor | None): ``(B, P)`` per-pixel CE weights.
-        options (KernelOptions): ignored label, temperature, what to compute, compiled or not.
+    Inputs: logits ``z`` ``(B, K, P)`` (float32/float64, contiguous), raw int64 labels
+    ``(B, P)``, optional CE class weights ``(K,)`` and per-pixel CE weights ``(B, P)``, and a
+    :class:`KernelOptions`.
 
     Returns:
-        tuple: ``ce_sum`` (0-dim, ``sum_i w_i (-log softmax(z_i)[y_i])`` over valid pixels,
-        ``w`` = class weight x pixel weight), ``ce_denom`` (0-dim, ``sum_i valid_i c_{y_i}``),
-        ``psum`` ``(B, K)`` (``sum_{i valid} softmax(tau z_i)``), ``counts`` ``(B, K)`` int64,
-        ``am_counts`` ``(B, K)`` int64 (or 0-dim), ``n_valid`` ``(B,)`` int64, ``n_bad`` (0-dim
-        int64, non-ignored labels outside ``[0, K)``; those pixels are treated as ignored).
+        tuple: ``ce_sum`` (0-dim, ``sum_i a_i (-log softmax(z_i)[y_i])``), ``ce_denom`` (0-dim,
+        ``sum_i valid_i c_{y_i}``), ``psum`` ``(B, K)`` (``sum_{i valid} softmax(tau z_i)``),
+        ``counts`` ``(B, K)`` int64, ``am_counts`` ``(B, K)`` int64 (0-dim without
+        ``with_argmax``), ``n_valid`` ``(B,)`` int64, ``n_bad`` (0-dim int64, non-ignored
+        labels outside ``[0, K)``, treated as ignored). ``ce_sum`` and ``psum`` are
+        differentiable.
     """
 
     @staticmethod
@@ -367,7 +421,7 @@ class FusedMarginalStats(torch.autograd.Function):
         pw: Optional[Tensor],
         options: KernelOptions,
     ) -> Tuple[Tensor, ...]:
-        out = _run(
+        out = options.runner.run(
             _forward_kernel,
             options.use_compile,
             z=z,
@@ -378,10 +432,18 @@ class FusedMarginalStats(torch.autograd.Function):
             tau=options.tau,
             with_ce=options.with_ce,
             with_argmax=options.with_argmax,
+            keep=_keeps_softmax(z, options),
         )
-        ce, denom, psum, counts, am_counts, n_valid, n_bad, m, lse1, lset = out
+        ce, denom, psum, valid, argmax, n_valid, n_bad = out[:7]
+        k = z.shape[1]
+        lab_c = out[8]
+        counts = class_counts(lab_c, valid, k)
+        if options.with_argmax:
+            am_counts = class_counts(argmax, valid, k)
+        else:
+            am_counts = counts.new_zeros(())
         ctx.options = options
-        ctx.save_for_backward(z, label, cw, pw, m, lse1, lset)
+        ctx.save_for_backward(z, *out[7:])
         ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
         return ce, denom, psum, counts, am_counts, n_valid, n_bad
 
@@ -390,74 +452,112 @@ class FusedMarginalStats(torch.autograd.Function):
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        z, label, cw, pw, m, lse1, lset = ctx.saved_tensors
+        z, vf, lab_c, a, m, lse1, lset, s_keep, p_keep = ctx.saved_tensors
         options: KernelOptions = ctx.options
-        grad = _run(
+        grad = options.runner.run(
             _backward_kernel,
             options.use_compile,
             z=z,
-            label=label,
-            cw=cw,
-            pw=pw,
+            vf=vf,
+            lab_c=lab_c,
+            a=a,
             m=m,
             lse1=lse1,
             lset=lset,
+            s_keep=s_keep,
+            p_keep=p_keep,
             g_ce=z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype),
             g=z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous(),
-            ignore_index=options.ignore_index,
             tau=options.tau,
             with_ce=options.with_ce,
+            keep=_keeps_softmax(z, options),
         )
         return grad, None, None, None, None
 
 
-def fused_marginal_stats(
-    z: Tensor,
-    label: Tensor,
-    *,
-    ignore_index: Optional[int],
-    tau: float,
-    with_ce: bool = False,
-    class_weight: Optional[Tensor] = None,
-    pixel_weight: Optional[Tensor] = None,
-    with_argmax: bool = False,
-    compile: Union[bool, str] = "auto",
-) -> Dict[str, Optional[Tensor]]:
-    """Functional entry point of :class:`FusedMarginalStats`.
+class FusedBinaryStats(torch.autograd.Function):
+    """:class:`FusedMarginalStats` for one foreground logit (sigmoid mode).
 
-    Args:
-        z (Tensor): Logits ``(B, K, P)`` (float32 or float64).
-        label (Tensor): ``(B, P)`` integer labels.
-        ignore_index (int | None): Ignored label.
-        tau (float): Temperature of the predicted proportions.
-        with_ce (bool): Also compute the CE sum and its denominator.
-        class_weight (Tensor | None): ``(K,)`` CE class weights.
-        pixel_weight (Tensor | None): ``(B, P)`` CE pixel weights.
-        with_argmax (bool): Also count the argmax prediction per class.
-        compile (bool | str): See :func:`resolve_compile`.
+    Inputs: foreground logits ``z`` ``(B, P)``, raw int64 labels ``(B, P)`` (in {0, 1} or
+    ignored), an optional one-element foreground weight ``c`` (mmseg's ``pos_weight``), optional
+    per-pixel CE weights ``(B, P)`` and a :class:`KernelOptions`.
 
     Returns:
-        dict: ``ce_sum``, ``ce_denom``, ``psum``, ``counts``, ``am_counts`` (None without
-        ``with_argmax``), ``n_valid``, ``n_bad``; see :class:`FusedMarginalStats`. Autocast is
-        disabled inside.
+        tuple: as :class:`FusedMarginalStats` with ``K = 2`` columns (background, foreground);
+        ``ce_sum`` is ``sum_i a_i (c y_i softplus(-z_i) + (1 - y_i) softplus(z_i))`` and
+        ``ce_denom`` the number of valid pixels; ``psum = [sum sigmoid(-tau z), sum
+        sigmoid(tau z)]`` over the valid pixels.
     """
-    options = KernelOptions(
-        ignore_index=NO_IGNORE if ignore_index is None else int(ignore_index),
-        tau=float(tau),
-        with_ce=bool(with_ce),
-        with_argmax=bool(with_argmax),
-        use_compile=resolve_compile(compile, z),
-    )
-    z = z.contiguous()
-    label = label.contiguous().long()
-    if class_weight is not None:
-        class_weight = class_weight.to(z.dtype).contiguous()
-    if pixel_weight is not None:
-        pixel_weight = pixel_weight.to(z.dtype).contiguous()
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        out = FusedMarginalStats.apply(z, label, class_weight, pixel_weight, options)
-    names = ("ce_sum", "ce_denom", "psum", "counts", "am_counts", "n_valid", "n_bad")
-    res = dict(zip(names, out))
-    if not with_argmax:
-        res["am_counts"] = None
-    return res
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: Tensor,
+        label: Tensor,
+        pos_weight: Optional[Tensor],
+        pw: Optional[Tensor],
+        options: KernelOptions,
+    ) -> Tuple[Tensor, ...]:
+        options.runner.eager_calls += 1
+        ig = options.ignore_index
+        if ig in (0, 1):
+            valid, lab_c, n_bad = label_masks(label, 2, ig)
+            fg_label = lab_c == 1
+        else:
+            valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
+            fg_label = label == 1
+            n_bad = label.numel() - valid.sum() - (label == ig).sum()
+        vf = valid.to(z.dtype)
+        t = z * options.tau
+        s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background
+        fg = (s1 * vf).sum(1)
+        bg = (s0 * vf).sum(1)
+        n_valid = valid.sum(1)
+        n_fg = fg_label.sum(1)
+        counts = torch.stack([n_valid - n_fg, n_fg], 1)
+        if options.with_ce:
+            y = fg_label.to(z.dtype)
+            per_pixel = F.binary_cross_entropy_with_logits(
+                z, y, reduction="none", pos_weight=pos_weight
+            )
+            a = vf if pw is None else vf * pw
+            ce = torch.where(valid, per_pixel * a, per_pixel.new_zeros(())).sum()
+            denom = n_valid.sum().to(z.dtype)
+        else:
+            y = a = vf
+            ce = denom = z.new_zeros(())
+        if options.with_argmax:
+            am_fg = ((z > 0) & valid).sum(1)
+            am_counts = torch.stack([n_valid - am_fg, am_fg], 1)
+        else:
+            am_counts = counts.new_zeros(())
+        ctx.options = options
+        ctx.save_for_backward(z, vf, y, a, pos_weight, s1 * s0)
+        ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
+        return ce, denom, torch.stack([bg, fg], 1), counts, am_counts, n_valid, n_bad
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
+    ) -> tuple:
+        z, vf, y, a, pos_weight, ds = ctx.saved_tensors
+        options: KernelOptions = ctx.options
+        options.runner.eager_calls += 1
+        grad = None
+        if g_psum is not None:
+            # d sigmoid(tau z) / dz = tau s1 s0, and the background sum has the opposite sign
+            g = (g_psum[:, 1] - g_psum[:, 0]).to(z.dtype).unsqueeze(1)
+            grad = ds * (vf * (g * options.tau))
+        if options.with_ce and g_ce is not None:
+            sig = torch.sigmoid(z)
+            if pos_weight is None:
+                d = sig - y
+            else:
+                cy = pos_weight * y
+                d = sig * (cy + 1 - y) - cy
+            d = d * (a * g_ce.to(z.dtype))
+            grad = d if grad is None else grad + d
+        if grad is None:
+            grad = torch.zeros_like(z)
+        return grad, None, None, None, None

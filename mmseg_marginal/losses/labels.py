@@ -11,10 +11,9 @@ per image, ``P`` pixels); :func:`valid_mask`, :func:`out_of_range_values` and
   :func:`label_masks` counts them without a host synchronization, so that it can run inside
   ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`).
 * Per-class pixel counts come from ``torch.bincount`` on ``label + b * (K + 1)`` (one extra bin
-  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built;
-  inside compiled kernels they come from a comparison with the class indices instead (a
-  reduction that fuses with the rest of the kernel, where ``bincount``, whose output size
-  depends on the data, would break the graph).
+  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built
+  (``fusible=True`` counts by comparison with the class indices, a form ``torch.compile`` can
+  trace).
 """
 
 from typing import List, Optional, Tuple
@@ -99,10 +98,16 @@ def label_masks(
         tuple[Tensor, Tensor, Tensor]: ``valid`` (bool, shape of ``label``), ``clean``
         (``label`` with 0 at the invalid pixels, a safe index) and ``n_bad`` (0-dim int64).
     """
-    not_ignored = valid_mask(label, ignore_index)
-    in_range = (label >= 0) & (label < num_classes)
-    n_bad = (not_ignored & ~in_range).sum()
-    valid = not_ignored & in_range
+    valid = (label >= 0) & (label < num_classes)
+    if ignore_index is None:
+        n_ignored = 0
+    else:
+        ignored = label == ignore_index
+        if 0 <= ignore_index < num_classes:
+            valid = valid & ~ignored
+        n_ignored = ignored.sum()
+    # every pixel is valid, ignored or bad (an ignored label is never counted as valid)
+    n_bad = label.numel() - valid.sum() - n_ignored
     return valid, torch.where(valid, label, 0), n_bad
 
 

@@ -12,35 +12,119 @@ For one image with valid pixels ``V`` (label != ignore_index), ``N = |V|`` and `
     \\qquad \\epsilon = 10^{-10},
 
 and the penalty is ``R = sum_k |y_k - p_k|`` (L1) or ``R = KL(y || p) = sum_k y_k log(y_k / p_k)``.
-Scaling follows the authors' released code, which produced the published numbers: L1 is averaged
-over classes (``class_reduction='mean'``, 1/K of the paper's sum), KL is summed over classes
-(``'sum'``); images are averaged with equal weight. The temperature ``tau`` (10 in all the
-paper's experiments) enters only ``p_hat``.
+Scaling follows the authors' released code: L1 is averaged over classes
+(``class_reduction='mean'``, 1/K of the paper's sum), KL is summed over classes (``'sum'``);
+images are averaged with equal weight. The temperature ``tau`` (10 in all the paper's
+experiments) enters only ``p_hat``. ``pooling='batch'`` sums counts and probabilities over the
+batch before the proportions (one penalty per batch); a ``prior`` replaces ``y_hat`` by fixed
+proportions.
 
 Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is the two-class
 ``[1 - p, p]`` with ``p = mean_i sigmoid(tau z_i)``; L1 is ``|y - p|`` and KL is the Bernoulli
 ``y log(y/p) + (1-y) log((1-y)/(1-p))`` (``class_reduction`` has no effect).
 """
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-from mmseg.registry import MODELS
 from torch import Tensor
 
-from .fused import check_compile_mode, fused_marginal_stats
-from .labels import check_labels, class_counts
-from .utils import (
-    SegLoss,
-    check_binary,
-    check_call_overrides,
-    flatten_inputs,
+from .base import SegLoss
+from .fused import FusedBinaryStats, FusedMarginalStats, KernelOptions, KernelRunner
+from .inputs import (
+    NO_IGNORE,
+    POOLINGS,
+    LossInputs,
+    check_choice,
+    deprecated,
     non_negative,
     normalize_proportions,
+    positive,
+    prepare_inputs,
 )
+from .labels import check_labels, class_counts
 
-_PENALTIES = ("l1", "kl")
+PENALTIES = ("l1", "kl")
+CLASS_REDUCTIONS = (None, "mean", "sum")
 _TARGETS = ("image", "batch", "prior")
+
+
+class MarginalStats(NamedTuple):
+    """Per-image statistics of one pass over the logits (:func:`marginal_stats`); ``K' = 2``
+    (background, foreground) in binary mode."""
+
+    #: ``(B, K')`` sum over valid pixels of ``softmax(tau z)`` (differentiable).
+    psum: Tensor
+    #: ``(B, K')`` int64 ground-truth pixel counts.
+    counts: Tensor
+    #: ``(B,)`` int64 number of valid pixels.
+    n_valid: Tensor
+    #: 0-dim (weighted) CE sum over valid pixels (differentiable; 0 without ``with_ce``).
+    ce_sum: Tensor
+    #: 0-dim CE denominator: sum of the class weights of the valid pixels (binary: their
+    #: count); 0 without ``with_ce``.
+    ce_denom: Tensor
+    #: ``(B, K')`` int64 counts of the argmax prediction; None without ``with_argmax``.
+    am_counts: Optional[Tensor]
+
+
+class LossStats(NamedTuple):
+    """Training statistics of a marginal loss (detached 0-dim float32 tensors)."""
+
+    #: The regularizer ``R(y_hat, p_hat)`` before ``marginal_weight`` and ``loss_weight``.
+    marginal: Tensor
+    #: Mean over images and classes of ``|y_hat_bk - q_bk|``, ``q`` the proportions of the
+    #: argmax prediction over the valid pixels.
+    prop_mae: Tensor
+
+
+def marginal_stats(
+    inp: LossInputs,
+    *,
+    temperature: float,
+    runner: KernelRunner,
+    with_ce: bool = False,
+    class_weight: Optional[Tensor] = None,
+    with_argmax: bool = False,
+) -> MarginalStats:
+    """Everything the marginal losses need, from one fused pass over the logits.
+
+    Args:
+        inp (LossInputs): Checked inputs; ``inp.weight`` weights the CE term only.
+        temperature (float): tau.
+        runner (KernelRunner): Runs (compiled or eager) and counts the kernels.
+        with_ce (bool): Also the CE sum and its denominator.
+        class_weight (Tensor | None): ``(K,)`` CE class weights; in binary mode one element,
+            the weight of the foreground term.
+        with_argmax (bool): Also the per-class counts of the argmax prediction (the first
+            maximal class; in binary mode foreground where ``z > 0``).
+
+    Returns:
+        MarginalStats: The statistics.
+
+    Raises:
+        ValueError: Naming a label outside ``[0, K')`` that is not ignore_index.
+    """
+    z = inp.z
+    options = KernelOptions(
+        ignore_index=NO_IGNORE if inp.ignore_index is None else int(inp.ignore_index),
+        tau=float(temperature),
+        with_ce=with_ce,
+        with_argmax=with_argmax,
+        use_compile=not inp.binary and runner.use_compile(z),
+        runner=runner,
+    )
+    pw = inp.weight if with_ce else None
+    cw = None if class_weight is None else class_weight.to(z.dtype)
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        if inp.binary:
+            out = FusedBinaryStats.apply(z[:, 0], inp.label, cw, pw, options)
+        else:
+            out = FusedMarginalStats.apply(z.contiguous(), inp.label, cw, pw, options)
+    ce, denom, psum, counts, am_counts, n_valid, n_bad = out
+    if n_bad.item() > 0:
+        check_labels(inp.label, inp.num_classes, inp.ignore_index)  # raises, naming the values
+    return MarginalStats(psum, counts, n_valid, ce, denom, am_counts if with_argmax else None)
 
 
 def gt_proportions(
@@ -63,76 +147,9 @@ def gt_proportions(
     """
     lab = label.reshape(label.shape[0], -1).long()
     valid = check_labels(lab, num_classes, ignore_index)
-    counts = class_counts(lab, valid, num_classes)
+    counts = class_counts(torch.where(valid, lab, 0), valid, num_classes)
     n = valid.sum(1)
     return normalize_proportions(counts.double(), n).float(), n
-
-
-def marginal_stats(
-    z: Tensor,
-    lab: Tensor,
-    *,
-    ignore_index: Optional[int],
-    temperature: float,
-    binary: bool = False,
-    with_ce: bool = False,
-    class_weight: Optional[Tensor] = None,
-    pixel_weight: Optional[Tensor] = None,
-    with_argmax: bool = False,
-    compile: Union[bool, str] = "auto",
-) -> Dict[str, Optional[Tensor]]:
-    """Everything the marginal losses need from one pass over flattened logits.
-
-    Args:
-        z (Tensor): Logits ``(B, C, P)`` (float32/float64).
-        lab (Tensor): Labels ``(B, P)``.
-        ignore_index (int | None): Ignored label.
-        temperature (float): tau.
-        binary (bool): Sigmoid mode (``C = 1``, two classes background/foreground).
-        with_ce (bool): Also the CE sum (multi-class only).
-        class_weight (Tensor | None): ``(K,)`` CE class weights.
-        pixel_weight (Tensor | None): ``(B, P)`` CE pixel weights.
-        with_argmax (bool): Also the per-class counts of the argmax prediction.
-        compile (bool | str): Compiled kernels for the multi-class path.
-
-    Returns:
-        dict: ``psum`` ``(B, K')`` (differentiable), ``counts`` and ``am_counts`` ``(B, K')``,
-        ``n_valid`` ``(B,)``, ``ce_sum`` and ``ce_denom`` (0-dim); ``K' = 2`` in binary mode.
-
-    Raises:
-        ValueError: Naming a label outside ``[0, K')`` that is not ignore_index.
-    """
-    if binary:
-        valid = check_labels(lab, 2, ignore_index)
-        lab_c = torch.where(valid, lab, 0)
-        vf = valid.to(z.dtype)
-        zf = z[:, 0]
-        fg = (torch.sigmoid(zf * temperature) * vf).sum(1)
-        bg = (torch.sigmoid(zf * -temperature) * vf).sum(1)
-        am = class_counts((zf > 0).long(), valid, 2) if with_argmax else None
-        zero = z.new_zeros(())
-        return dict(
-            psum=torch.stack([bg, fg], 1),
-            counts=class_counts(lab_c, valid, 2),
-            am_counts=am,
-            n_valid=valid.sum(1),
-            ce_sum=zero,
-            ce_denom=zero,
-        )
-    out = fused_marginal_stats(
-        z,
-        lab,
-        ignore_index=ignore_index,
-        tau=temperature,
-        with_ce=with_ce,
-        class_weight=class_weight,
-        pixel_weight=pixel_weight,
-        with_argmax=with_argmax,
-        compile=compile,
-    )
-    if bool(out.pop("n_bad") > 0):
-        check_labels(lab, z.shape[1], ignore_index)  # raises with the offending values
-    return out
 
 
 def predicted_proportions(
@@ -150,18 +167,19 @@ def predicted_proportions(
         label (Tensor): Labels ``(B, *spatial)``; they define the valid pixels (and are checked:
             a label outside ``[0, K)`` that is not ``ignore_index`` raises ``ValueError``).
         ignore_index (int | None): Label to ignore. Default: 255.
-        temperature (float): Softmax temperature tau. Default: 10.0.
-        use_sigmoid (bool): Binary mode. Default: False.
+        temperature (float): tau > 0. Default: 10.0.
+        use_sigmoid (bool): Binary mode (one foreground channel). Default: False.
 
     Returns:
         Tensor: ``(B, K)`` (``(B, 2)`` = background, foreground in binary mode),
         ``(sum_{i valid} softmax(tau z_i)_k + 1e-10) / (N + 1e-10)``, float32 (or float64 for
         float64 logits).
     """
-    z, lab = flatten_inputs(cls_score, label, "predicted_proportions")
-    binary = check_binary(z, use_sigmoid=use_sigmoid, name="predicted_proportions")
-    out = marginal_stats(z, lab, ignore_index=ignore_index, temperature=temperature, binary=binary)
-    return normalize_proportions(out["psum"], out["n_valid"])
+    name = "predicted_proportions"
+    tau = positive(temperature, "temperature", name)
+    inp = prepare_inputs(cls_score, label, None, ignore_index, use_sigmoid=use_sigmoid, name=name)
+    st = marginal_stats(inp, temperature=tau, runner=KernelRunner("auto"))
+    return normalize_proportions(st.psum, st.n_valid)
 
 
 def marginal_penalty(
@@ -175,9 +193,8 @@ def marginal_penalty(
 
     Args:
         gt_prop (Tensor): Target proportions ``(B, K)`` (or ``(1, K)``, broadcast).
-        pred_prop (Tensor): Predicted proportions ``(B, K)``, strictly positive (as produced by
-            :func:`predicted_proportions`; exact zeros are clamped to the smallest normal float
-            so that KL stays finite).
+        pred_prop (Tensor): Predicted proportions ``(B, K)``, strictly positive (exact zeros are
+            clamped to the smallest normal float so that KL stays finite).
         penalty (str): ``'l1'``: ``|y - p|`` per class; ``'kl'``: ``y log(y / p)`` per class
             (``0 log 0 = 0``). Default: ``'l1'``.
         class_reduction (str | None): ``'mean'`` or ``'sum'`` over classes; None picks the
@@ -188,13 +205,16 @@ def marginal_penalty(
 
     Returns:
         Tensor: ``(B,)`` penalty per image.
+
+    Raises:
+        ValueError: For an unknown ``penalty`` or ``class_reduction``.
     """
-    if penalty not in _PENALTIES:
-        raise ValueError(f"penalty must be one of {_PENALTIES}, got {penalty!r}")
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    if class_reduction not in CLASS_REDUCTIONS:
+        raise ValueError(f"class_reduction must be 'mean', 'sum' or None, got {class_reduction!r}")
     if class_reduction is None:
         class_reduction = "mean" if penalty == "l1" else "sum"
-    if class_reduction not in ("mean", "sum"):
-        raise ValueError(f"class_reduction must be 'mean', 'sum' or None, got {class_reduction!r}")
     gt_prop = gt_prop.to(pred_prop.dtype)
     if penalty == "l1":
         if binary:
@@ -210,16 +230,15 @@ def marginal_penalty(
     return per_class.mean(-1)
 
 
-def validate_prior(prior: Optional[Sequence[float]], target: str) -> Optional[Tensor]:
-    """Check the ``target``/``prior`` pair; returns the prior as a float64 tensor or None."""
-    if target not in _TARGETS:
-        raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
-    if target != "prior":
-        if prior is not None:
-            raise ValueError(f"prior is only used with target='prior', got target={target!r}")
-        return None
+def validate_prior(prior: Optional[Sequence[float]]) -> Optional[Tensor]:
+    """Check the target proportions ``prior``; returns them as a float64 tensor (or None).
+
+    Raises:
+        ValueError: For proportions that are not finite, non-negative and summing to 1 (one
+            foreground proportion in ``[0, 1]`` for a one-element binary prior).
+    """
     if prior is None:
-        raise ValueError("target='prior' needs prior=[t_1, ..., t_K] (class proportions)")
+        return None
     t = torch.as_tensor(prior, dtype=torch.float64).flatten()
     if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
         raise ValueError(f"prior must be finite non-negative proportions, got {list(prior)}")
@@ -230,27 +249,69 @@ def validate_prior(prior: Optional[Sequence[float]], target: str) -> Optional[Te
     return t
 
 
-class MarginalMixin:
-    """Shared configuration and computation of the two marginal-loss modules (mixed into
-    :class:`~mmseg_marginal.losses.utils.SegLoss`)."""
+def resolve_target(
+    name: str, pooling: str, prior: Optional[Sequence[float]], target: Optional[str]
+) -> str:
+    """The ``pooling`` of the deprecated spelling ``target='image'|'batch'|'prior'``.
 
-    def _init_mmseg_keys(self, *, use_mask: bool, reduction: str, loss_weight: float) -> None:
-        """Check the keys of mmseg's ``CrossEntropyLoss`` dict that have one meaning here (a
-        config that merges a marginal loss into a stock head carries them)."""
-        name = type(self).__name__
-        if use_mask:
-            raise ValueError(
-                f"{name}: use_mask=True (mmseg's cross-entropy of instance masks) is not "
-                "supported; the marginal losses take per-pixel labels (use_mask=False)"
-            )
-        if reduction != "mean":
-            raise ValueError(
-                f"{name}: reduction={reduction!r} is not supported; the loss is a mean over "
-                "pixels and images (reduction='mean')"
-            )
-        self.use_mask = False
-        self.reduction = "mean"
-        self.loss_weight = non_negative(loss_weight, "loss_weight", name)
+    Raises:
+        ValueError: For an unknown ``target``, ``target='prior'`` without ``prior``, a prior
+            with ``target='image'``/``'batch'``, or ``target`` together with ``pooling``.
+    """
+    if target is None:
+        return check_choice("pooling", pooling, POOLINGS, name)
+    check_choice("target", target, _TARGETS, name)
+    if pooling != "image":
+        raise ValueError(f"{name}: give pooling={pooling!r} or target={target!r}, not both")
+    if target == "prior":
+        if prior is None:
+            raise ValueError(f"{name}: target='prior' needs prior=[t_1, ..., t_K]")
+        deprecated(name, "target='prior'", "prior=[...] alone")
+        return "image"
+    if prior is not None:
+        raise ValueError(
+            f"{name}: prior is only used with target='prior', got target={target!r} (give "
+            "prior=[...] without target)"
+        )
+    deprecated(name, f"target={target!r}", f"pooling={target!r}")
+    return target
+
+
+class StatsReporter:
+    """The statistics API of the marginal losses, read by ``MarginalStatsHook``.
+
+    Statistics cost an argmax pass; they are computed only after :meth:`enable_stats`, in
+    training mode, and read through :attr:`last_stats`.
+    """
+
+    #: Whether the regularizer is one term of a combined loss (its value is not in the loss
+    #: log on its own).
+    combined_regularizer = False
+
+    def _init_stats(self) -> None:
+        self._stats_enabled = False
+        self._last_stats: Optional[LossStats] = None
+
+    def enable_stats(self, enabled: bool = True) -> None:
+        """Compute :attr:`last_stats` on each training forward from now on (or stop, and forget
+        the last ones)."""
+        self._stats_enabled = bool(enabled)
+        if not enabled:
+            self._last_stats = None
+
+    @property
+    def stats_enabled(self) -> bool:
+        """Whether training forwards compute :attr:`last_stats`."""
+        return self._stats_enabled
+
+    @property
+    def last_stats(self) -> Optional[LossStats]:
+        """The statistics of the last training forward (None before one, or when disabled)."""
+        return self._last_stats
+
+
+class MarginalMixin(StatsReporter):
+    """Configuration and the penalty of the two marginal-loss modules (with :class:`SegLoss`)."""
 
     def _init_marginal(
         self,
@@ -258,98 +319,91 @@ class MarginalMixin:
         penalty: str,
         temperature: float,
         class_reduction: Optional[str],
-        target: str,
+        pooling: str,
         prior: Optional[Sequence[float]],
+        target: Optional[str],
         compile: Union[bool, str],
+        use_mask: bool,
+        use_sigmoid: bool,
     ) -> None:
-        if penalty not in _PENALTIES:
-            raise ValueError(f"penalty must be one of {_PENALTIES}, got {penalty!r}")
-        if class_reduction not in (None, "mean", "sum"):
+        name = type(self).__name__
+        check_choice("penalty", penalty, PENALTIES, name)
+        check_choice("class_reduction", class_reduction, CLASS_REDUCTIONS, name)
+        if use_mask:
             raise ValueError(
-                f"class_reduction must be 'mean', 'sum' or None, got {class_reduction!r}"
+                f"{name}: use_mask=True (mmseg's cross-entropy of instance masks) is not "
+                "supported; the marginal losses take per-pixel labels (use_mask=False)"
             )
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.penalty = penalty
-        self.temperature = float(temperature)
+        self.temperature = positive(temperature, "temperature", name)
         self.class_reduction = class_reduction
-        self.target = target
-        self._prior = validate_prior(prior, target)
-        self.compile = check_compile_mode(compile)
-        self.last_stats: Dict[str, Tensor] = {}
+        self.pooling = resolve_target(name, pooling, prior, target)
+        self._prior = validate_prior(prior)
+        self.kernels = KernelRunner(compile)
+        self.use_mask = False
+        self.use_sigmoid = bool(use_sigmoid)
+        self.loss_weight = non_negative(self.loss_weight, "loss_weight", name)
+        self._init_stats()
 
-    def check_call(self, *, reduction_override: Optional[str], avg_factor: Optional[float]) -> None:
-        """Refuse ``reduction_override`` other than None/``'mean'`` and any ``avg_factor``."""
-        check_call_overrides(type(self).__name__, reduction_override, avg_factor)
+    @property
+    def compile(self) -> Union[bool, str]:
+        """The ``compile`` mode of the kernels."""
+        return self.kernels.mode
+
+    @property
+    def target(self) -> str:
+        """``'prior'`` with a prior, else the ``pooling`` (the older name of the options)."""
+        return "prior" if self._prior is not None else self.pooling
+
+    @property
+    def prior(self) -> Optional[Tensor]:
+        """The target proportions (float64), or None."""
+        return self._prior
 
     def _prior_for(self, num_classes: int, binary: bool) -> Tensor:
         t = self._prior
         if binary and t.numel() == 1:
             t = torch.cat([1 - t, t])
-        expected = 2 if binary else num_classes
-        if t.numel() != expected:
-            what = "2 (background, foreground) or 1 (foreground)" if binary else str(expected)
+        if t.numel() != num_classes:
+            what = "2 (background, foreground) or 1 (foreground)" if binary else str(num_classes)
             raise ValueError(
                 f"prior has {self._prior.numel()} entries but the logits have "
-                f"{num_classes} class channel(s); expected {what}"
+                f"{1 if binary else num_classes} class channel(s); expected {what}"
             )
         return t
 
-    def _marginal_forward(
-        self,
-        z: Tensor,
-        lab: Tensor,
-        *,
-        ignore_index: Optional[int],
-        binary: bool,
-        with_ce: bool = False,
-        class_weight: Optional[Tensor] = None,
-        pixel_weight: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, Tensor, Dict[str, Optional[Tensor]]]:
-        """Compute ``(R, ce_sum, stats)`` for flattened logits and labels (see
-        :func:`marginal_stats`; the kernels run as ``self.compile`` says); sets ``last_stats``
-        in training mode."""
-        out = marginal_stats(
-            z,
-            lab,
-            ignore_index=ignore_index,
-            temperature=self.temperature,
-            binary=binary,
-            with_ce=with_ce,
-            class_weight=class_weight,
-            pixel_weight=pixel_weight,
-            with_argmax=self.training,
-            compile=self.compile,
-        )
-        psum, counts, n = out["psum"], out["counts"], out["n_valid"]
-        if self.target == "batch":
-            n_b = n.sum().reshape(1)
-            gt = normalize_proportions(counts.sum(0, keepdim=True).double(), n_b).to(z.dtype)
-            pred = normalize_proportions(psum.sum(0, keepdim=True), n_b)
-            has = n_b > 0
+    def _stats_wanted(self) -> bool:
+        return self._stats_enabled and self.training
+
+    def _penalty(self, st: MarginalStats, inp: LossInputs) -> Tensor:
+        """``R``: the penalty per image (or pooled batch), averaged; records the statistics."""
+        psum, counts, n = st.psum, st.counts, st.n_valid
+        if self.pooling == "batch":
+            psum, counts, n = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True), n.sum(0)
+            n = n.reshape(1)
+        if self._prior is not None:
+            gt = self._prior_for(inp.num_classes, inp.binary).to(psum).unsqueeze(0)
         else:
-            if self.target == "prior":
-                gt = self._prior_for(z.shape[1], binary).to(z).unsqueeze(0)
-            else:
-                gt = normalize_proportions(counts.double(), n).to(z.dtype)
-            pred = normalize_proportions(psum, n)
-            has = n > 0
+            gt = normalize_proportions(counts.double(), n).to(psum.dtype)
+        pred = normalize_proportions(psum, n)
         r_img = marginal_penalty(
-            gt, pred, penalty=self.penalty, class_reduction=self.class_reduction, binary=binary
+            gt, pred, penalty=self.penalty, class_reduction=self.class_reduction, binary=inp.binary
         )
-        r = torch.where(has, r_img, r_img.new_zeros(())).mean()
-        if self.training:
+        if self._prior is not None:
+            # an image without valid pixels has p_hat = 1 (no pixel, smoothed), the prior not
+            r_img = torch.where(n > 0, r_img, r_img.new_zeros(()))
+        # without a prior, such an image has y_hat = p_hat = 1 (smoothed), so R = 0 exactly
+        r = r_img.mean()
+        if st.am_counts is not None:
             with torch.no_grad():
-                y_img = normalize_proportions(counts.double(), n)
-                q_img = normalize_proportions(out["am_counts"].double(), n)
-                self.last_stats = {
-                    "marginal": r.detach().float(),
-                    "prop_mae": (y_img - q_img).abs().mean().float(),
-                }
-        return r, out["ce_sum"], out
+                y_img = normalize_proportions(st.counts.double(), st.n_valid)
+                q_img = normalize_proportions(st.am_counts.double(), st.n_valid)
+                self._last_stats = LossStats(
+                    marginal=r.detach().float(), prop_mae=(y_img - q_img).abs().mean().float()
+                )
+        return r
 
 
-@MODELS.register_module()
 class LabelMarginalLoss(MarginalMixin, SegLoss):
     """Label-marginal regularizer ``R(y_hat, p_hat)`` (Liu et al., Eq. 5).
 
@@ -360,47 +414,45 @@ class LabelMarginalLoss(MarginalMixin, SegLoss):
             dict(type='LabelMarginalLoss', penalty='l1', temperature=10.0, loss_weight=1.0),
         ]
 
-    With the defaults the value is ``mean_b mean_k |y_bk - p_bk|`` (L1) or
-    ``mean_b sum_k y_bk log(y_bk / p_bk)`` (KL), proportions as in the module docstring
-    (``(sum + 1e-10) / (N + 1e-10)``). The returned value is ``loss_weight * R``.
+    The value is ``loss_weight * mean_b mean_k |y_bk - p_bk|`` (L1) or
+    ``loss_weight * mean_b sum_k y_bk log(y_bk / p_bk)`` (KL), proportions as in the module
+    docstring.
 
     Args:
         penalty (str): ``'l1'`` ("Ours(L1)", paper's best weight 1.0) or ``'kl'``
             ("Ours(DKL)", best weight 0.1). Default: ``'l1'``.
-        temperature (float): tau of ``softmax(tau z)`` in ``p_hat``. Default: 10.0.
+        temperature (float): tau > 0 of ``softmax(tau z)`` in ``p_hat``. Default: 10.0.
         class_reduction (str | None): ``'mean'`` or ``'sum'`` over classes; None = authors'
             default (``'mean'`` for L1, ``'sum'`` for KL).
-        target (str): What ``p_hat`` is matched to. ``'image'``: each image's GT proportions
-            (the paper; default). ``'batch'``: batch-level marginal; both the GT proportions and
-            the predicted proportions are pooled over all valid pixels of the batch, giving one
-            penalty per batch. ``'prior'``: a fixed vector ``prior`` of K proportions for every
-            image (the paper's general constraint ``p = t``, for partially labelled data).
-        prior (list[float] | None): K proportions (non-negative, summing to 1) for
-            ``target='prior'``; in binary mode one foreground proportion or
-            ``[background, foreground]``.
+        pooling (str): ``'image'``: one penalty per image, images averaged (the paper;
+            default). ``'batch'``: counts and probabilities pooled over all valid pixels of the
+            batch, one penalty per batch.
+        prior (list[float] | None): Fixed target proportions replacing ``y_hat`` (K
+            non-negative values summing to 1; in binary mode one foreground proportion or
+            ``[background, foreground]``): the paper's general constraint ``p = t``.
         use_sigmoid (bool): Binary mode: ``cls_score`` has one channel, labels are in {0, 1},
             ``p_hat = mean sigmoid(tau z)``. Default: False (softmax over K >= 2 channels).
-        loss_weight (float): lambda, the multiplier of the returned value; must be >= 0 (a
-            negative weight rewards mismatched proportions). Default: 1.0.
-        loss_name (str): Name in mmseg's loss dict (must start with ``loss_`` to be
-            back-propagated). Default: ``'loss_marginal'``.
-        compile (bool | str): Run the ``torch.compile``d kernels of
-            :mod:`~mmseg_marginal.losses.fused` (softmax mode): ``'auto'`` (default) for float32
-            logits of at least 2**20 elements, ``True`` always, ``False`` never.
+        loss_weight (float): lambda >= 0, the multiplier of the returned value. Default: 1.0.
+        loss_name (str): Default: ``'loss_marginal'``.
+        compile (bool | str): Run the ``torch.compile``d kernels (softmax mode): ``'auto'``
+            (default) for float32 logits of at least 2**20 elements, ``True`` always,
+            ``False`` never.
+        target (str | None): Deprecated spelling: ``'image'``/``'batch'`` = ``pooling``,
+            ``'prior'`` = give ``prior``.
         class_weight (None): Accepted for the keys of mmseg's ``CrossEntropyLoss`` dict; must
-            be None (a class weight has no meaning for the proportion penalty).
-        avg_non_ignore (bool): Must be True (the default): proportions are always taken over
-            the valid pixels.
+            be None.
+        avg_non_ignore (bool): Must be True (proportions are over the valid pixels).
         use_mask (bool): Must be False.
-        reduction (str): Must be ``'mean'`` (images are averaged).
+        reduction (str): Must be ``'mean'``.
+
+    Raises:
+        ValueError: For any value that cannot be honoured, naming it.
 
     Notes:
-        Images without valid pixels contribute 0 (they still count in the mean over images, as
-        in the authors' code); a batch without valid pixels gives 0 with zero gradients. Inputs
-        in float16/bfloat16 are computed in float32. After each forward in training mode,
-        ``self.last_stats`` holds detached scalars ``'marginal'`` (R before weights) and
-        ``'prop_mae'`` (mean over images and classes of ``|y_hat - q|``, ``q`` the proportions
-        of the argmax prediction), computed without a second forward.
+        Images without valid pixels contribute 0 (they count in the mean over images, as in
+        the authors' code). No per-pixel value: ``reduction_override='none'`` and
+        ``avg_factor`` raise ``ValueError``; a per-pixel ``weight`` raises
+        ``NotImplementedError``. Statistics: :class:`StatsReporter`.
     """
 
     def __init__(
@@ -408,27 +460,31 @@ class LabelMarginalLoss(MarginalMixin, SegLoss):
         penalty: str = "l1",
         temperature: float = 10.0,
         class_reduction: Optional[str] = None,
-        target: str = "image",
+        pooling: str = "image",
         prior: Optional[Sequence[float]] = None,
         use_sigmoid: bool = False,
         loss_weight: float = 1.0,
         loss_name: str = "loss_marginal",
         compile: Union[bool, str] = "auto",
+        target: Optional[str] = None,
         class_weight: Optional[Union[Sequence[float], str]] = None,
         avg_non_ignore: bool = True,
         use_mask: bool = False,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(loss_weight=loss_weight, loss_name=loss_name)
+        super().__init__(loss_weight=loss_weight, loss_name=loss_name, reduction=reduction)
+        name = type(self).__name__
         self._init_marginal(
             penalty=penalty,
             temperature=temperature,
             class_reduction=class_reduction,
-            target=target,
+            pooling=pooling,
             prior=prior,
+            target=target,
             compile=compile,
+            use_mask=use_mask,
+            use_sigmoid=use_sigmoid,
         )
-        name = type(self).__name__
         if class_weight is not None:
             raise ValueError(
                 f"{name}: class_weight={class_weight!r} has no meaning for the proportion "
@@ -440,8 +496,6 @@ class LabelMarginalLoss(MarginalMixin, SegLoss):
                 f"{name}: avg_non_ignore={avg_non_ignore!r} is not supported; proportions are "
                 "always taken over the valid (non-ignored) pixels"
             )
-        self._init_mmseg_keys(use_mask=use_mask, reduction=reduction, loss_weight=loss_weight)
-        self.use_sigmoid = use_sigmoid
         self.avg_non_ignore = True
         self.class_weight = None
 
@@ -449,23 +503,27 @@ class LabelMarginalLoss(MarginalMixin, SegLoss):
         """Extra repr."""
         return (
             f"penalty={self.penalty!r}, temperature={self.temperature}, "
-            f"class_reduction={self.class_reduction!r}, target={self.target!r}, "
+            f"class_reduction={self.class_reduction!r}, pooling={self.pooling!r}, "
+            f"prior={None if self._prior is None else self._prior.tolist()}, "
             f"use_sigmoid={self.use_sigmoid}, loss_weight={self.loss_weight}"
         )
 
-    def compute_loss(
-        self, logits: Tensor, label: Tensor, weight: Optional[Tensor], ignore_index: Optional[int]
-    ) -> Tensor:
-        """``R`` (before ``loss_weight``); ``weight`` must be None: a per-pixel weight has no
-        meaning for a proportion constraint. Shapes as in ``forward``, ``K = 1`` with
-        ``use_sigmoid=True``."""
-        if weight is not None:
+    def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
+        """``R`` before ``loss_weight``.
+
+        Raises:
+            NotImplementedError: For a per-pixel ``weight``, which has no meaning for a
+                constraint on whole-image proportions.
+        """
+        if inp.weight is not None:
             raise NotImplementedError(
-                "LabelMarginalLoss does not support a per-pixel `weight` (e.g. from a pixel "
-                "sampler): the label-marginal constraint is on whole-image proportions"
+                f"{type(self).__name__} does not support a per-pixel `weight` (e.g. from a "
+                "pixel sampler): the label-marginal constraint is on whole-image proportions"
             )
-        name = type(self).__name__
-        z, lab = flatten_inputs(logits, label, name)
-        binary = check_binary(z, use_sigmoid=self.use_sigmoid, name=name)
-        r, _, _ = self._marginal_forward(z, lab, ignore_index=ignore_index, binary=binary)
-        return r
+        st = marginal_stats(
+            inp,
+            temperature=self.temperature,
+            runner=self.kernels,
+            with_argmax=self._stats_wanted(),
+        )
+        return self._penalty(st, inp)

@@ -41,7 +41,7 @@ def make_batch() -> tuple:
 
 
 def make_loss(target: str) -> CEMarginalLoss:
-    return CEMarginalLoss("kl", marginal_weight=0.5, temperature=2.0, target=target, compile=False)
+    return CEMarginalLoss("kl", marginal_weight=0.5, temperature=2.0, pooling=target, compile=False)
 
 
 TARGETS = ("image", "batch")

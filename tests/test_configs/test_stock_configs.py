@@ -28,7 +28,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
+from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss, StatsReporter
 
 RECIPES = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 SECTION = "## Any stock config: the loss dict and the model line"
@@ -225,6 +225,9 @@ def test_documented_lines_build_train_and_predict_on_a_stock_config(
     # one training step
     num_classes = heads[-1][1].num_classes
     model.train()
+    for m in model.modules():  # what MarginalStatsHook does before training
+        if isinstance(m, StatsReporter):
+            m.enable_stats()
     data = model.data_preprocessor(_batch(num_classes, seed=len(expected_keys)), True)
     losses = model(**data, mode="loss")
     assert expected_keys <= set(losses), sorted(losses)
@@ -237,7 +240,7 @@ def test_documented_lines_build_train_and_predict_on_a_stock_config(
     for prefix, head in heads:
         assert head.conv_seg.weight.grad is not None, prefix
         assert head.conv_seg.weight.grad.abs().sum() > 0, prefix
-        marginal_losses = [m for m in head.modules() if hasattr(m, "last_stats")]
+        marginal_losses = [m for m in head.modules() if isinstance(m, StatsReporter)]
         assert marginal_losses and all(m.last_stats for m in marginal_losses), prefix
 
     # one inference step

@@ -1,4 +1,5 @@
-"""MarginalStatsHook: reads the losses' ``last_stats`` into message-hub scalars."""
+"""MarginalStatsHook: switches the losses' statistics on and reads their ``last_stats`` into
+message-hub scalars."""
 
 import socket
 from types import SimpleNamespace
@@ -11,16 +12,21 @@ from mmseg.registry import HOOKS
 from torch import nn
 
 from mmseg_marginal.engine.hooks import MarginalStatsHook, find_stat_modules
-from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
+from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss, LossStats, StatsReporter
 
 
-class FakeLoss(nn.Module):
+class FakeLoss(StatsReporter, nn.Module):
+    """A module with the statistics API whose statistics the test sets."""
+
     def __init__(self, name, combined):
-        super().__init__()
+        nn.Module.__init__(self)
         self.loss_name = name
-        if combined:
-            self.marginal_weight = 1.0
-        self.last_stats = {}
+        self.combined_regularizer = combined
+        self._init_stats()
+
+    def record(self, marginal, prop_mae):
+        assert self.stats_enabled  # the hook switched the statistics on
+        self._last_stats = LossStats(torch.tensor(marginal), torch.tensor(prop_mae))
 
 
 class Head(nn.Module):
@@ -49,14 +55,8 @@ def fake_runner(model, name):
 
 
 def set_stats(model, step):
-    model.decode_head.loss_decode.last_stats = {
-        "marginal": torch.tensor(0.5 + step),
-        "prop_mae": torch.tensor(0.25 + step),
-    }
-    model.auxiliary_head[1].loss_decode.last_stats = {
-        "marginal": torch.tensor(2.0 + step),
-        "prop_mae": torch.tensor(0.125 + step),
-    }
+    model.decode_head.loss_decode.record(0.5 + step, 0.25 + step)
+    model.auxiliary_head[1].loss_decode.record(2.0 + step, 0.125 + step)
 
 
 def run_iters(hook, runner, iters):
@@ -112,7 +112,7 @@ def test_empty_stats_and_no_module(tmp_path):
     logger = MMLogger.get_instance("test_no_module", log_file=str(tmp_path / "log.txt"))
     runner = SimpleNamespace(model=nn.Linear(1, 1), iter=0, logger=logger)
     hook.before_train(runner)
-    assert "has no loss with a `last_stats` dict" in (tmp_path / "log.txt").read_text()
+    assert "has no loss that reports statistics" in (tmp_path / "log.txt").read_text()
 
 
 def test_bad_interval():
@@ -151,8 +151,11 @@ def test_real_losses_stats():
     label[0, 0] = 255
     model.train()
     model.decode_head.loss_decode(logits, label)
-    model.auxiliary_head[1].loss_decode(logits, label)
+    assert model.decode_head.loss_decode.last_stats is None  # not computed without the hook
     hook = MarginalStatsHook()
+    hook.before_train(fake_runner(model, "test_real_losses_stats"))
+    model.decode_head.loss_decode(logits, label)
+    model.auxiliary_head[1].loss_decode(logits, label)
     scalars = hook.collect(model)
     assert set(scalars) == {
         "decode.loss_ce_marginal_prop_mae",
@@ -168,5 +171,5 @@ def test_real_losses_stats():
     expected = torch.stack(errors).mean().item()
     assert scalars["decode.loss_ce_marginal_prop_mae"] == pytest.approx(expected, rel=1e-6)
     assert scalars["aux_1.loss_marginal_prop_mae"] == pytest.approx(expected, rel=1e-6)
-    r = model.decode_head.loss_decode.last_stats["marginal"].item()
+    r = model.decode_head.loss_decode.last_stats.marginal.item()
     assert scalars["decode.loss_ce_marginal_marginal"] == pytest.approx(r)

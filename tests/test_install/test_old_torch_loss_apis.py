@@ -15,14 +15,6 @@ import torch._dynamo  # noqa: F401  (loaded before the APIs are removed: it impo
 from mmseg_marginal.losses import CEMarginalLoss, fused
 
 
-@pytest.fixture
-def fresh_compile_state():
-    """No earlier compilation failure of this process decides the path; none is left behind."""
-    fused.reset_compile_state()
-    yield
-    fused.reset_compile_state()
-
-
 def loss_and_grad(loss: torch.nn.Module, z: torch.Tensor, label: torch.Tensor):
     z = z.clone().requires_grad_(True)
     value = loss(z, label, ignore_index=255)
@@ -39,7 +31,7 @@ def logits():
     return z, label
 
 
-def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits, fresh_compile_state):
+def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
     monkeypatch.delattr(torch.compiler, "is_compiling")
@@ -53,7 +45,7 @@ def test_torch_2_0_to_2_2_without_compiler_is_compiling(monkeypatch, logits, fre
     assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
 
 
-def test_torch_before_2_0_without_compile(monkeypatch, logits, fresh_compile_state):
+def test_torch_before_2_0_without_compile(monkeypatch, logits):
     z, label = logits
     expected = loss_and_grad(CEMarginalLoss(penalty="l1", compile=False), z, label)
     # torch.compiler is a lazily loaded submodule: stand in an empty one (torch < 2.1 has none)

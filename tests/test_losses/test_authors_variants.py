@@ -109,7 +109,7 @@ def test_classwise_dice_variants_match_the_formula(variant):
     loss = ClasswiseDiceLoss(
         log=log,
         use_sigmoid=binary,
-        reduction=reduction,
+        pooling=reduction,
         absent=absent,
         smooth=smooth,
         eps=eps,
@@ -125,12 +125,12 @@ def test_authors_dice_differs_from_the_paper_text_dice():
     and the batch-pooled Dice of one image equals its per-image Dice."""
     z, label = random_batch(b=3, seed=2)
     text = ClasswiseDiceLoss()(z, label)
-    theirs = ClasswiseDiceLoss(reduction="batch", absent="zero", smooth=0.0, eps=1e-7)(z, label)
+    theirs = ClasswiseDiceLoss(pooling="batch", absent="zero", smooth=0.0, eps=1e-7)(z, label)
     assert abs(text.item() - theirs.item()) > 1e-3
     one = (z[:1], label[:1])
     torch.testing.assert_close(
-        ClasswiseDiceLoss(reduction="batch", absent="zero")(*one),
-        ClasswiseDiceLoss(reduction="image", absent="zero")(*one),
+        ClasswiseDiceLoss(pooling="batch", absent="zero")(*one),
+        ClasswiseDiceLoss(pooling="image", absent="zero")(*one),
         **TOL,
     )
 
@@ -139,7 +139,7 @@ def test_authors_log_dice_clamps_an_underflowed_dice_at_eps():
     z = torch.zeros(1, 2, 4, 4, dtype=torch.float64)
     z[:, 1] = 800.0  # p(class 0) = exp(-800) underflows to 0 in float64
     label = torch.zeros(1, 4, 4, dtype=torch.long)
-    loss = ClasswiseDiceLoss(log=True, reduction="batch", absent="zero", smooth=0.0, eps=1e-7)
+    loss = ClasswiseDiceLoss(log=True, pooling="batch", absent="zero", smooth=0.0, eps=1e-7)
     # class 0: Dice 0 clamped to 1e-7; class 1 absent (0, counted): mean over K = 2
     assert loss(z, label).item() == pytest.approx(-math.log(1e-7) / 2, rel=1e-12)
 
@@ -167,7 +167,7 @@ def ref_gdice(z, label, reduction, eps, binary):
 @pytest.mark.parametrize("eps", [0.0, 1e-7])
 def test_generalized_dice_variants_match_the_formula(binary, reduction, eps):
     z, label = binary_batch() if binary else random_batch(b=3, seed=2)
-    loss = GeneralizedDiceLoss(use_sigmoid=binary, reduction=reduction, eps=eps)
+    loss = GeneralizedDiceLoss(use_sigmoid=binary, pooling=reduction, eps=eps)
     expected = ref_gdice(z, label, reduction, eps, binary)
     torch.testing.assert_close(loss(z, label), expected, **TOL)
     assert torch.autograd.gradcheck(lambda x: loss(x, label), (z.clone().requires_grad_(),))
@@ -277,11 +277,11 @@ def test_sigmoid_focal_gamma_zero_is_summed_binary_cross_entropy():
 AUTHORS_AND_TEXT = [
     ClasswiseDiceLoss(),
     ClasswiseDiceLoss(log=True),
-    ClasswiseDiceLoss(reduction="batch", absent="zero", smooth=0.0, eps=1e-7),
-    ClasswiseDiceLoss(log=True, reduction="batch", absent="zero", smooth=0.0, eps=1e-7),
+    ClasswiseDiceLoss(pooling="batch", absent="zero", smooth=0.0, eps=1e-7),
+    ClasswiseDiceLoss(log=True, pooling="batch", absent="zero", smooth=0.0, eps=1e-7),
     GeneralizedDiceLoss(),
-    GeneralizedDiceLoss(reduction="batch"),
-    GeneralizedDiceLoss(reduction="batch", eps=1e-7),
+    GeneralizedDiceLoss(pooling="batch"),
+    GeneralizedDiceLoss(pooling="batch", eps=1e-7),
     DiceBiasLoss(),
     DiceBiasLoss(class_reduction="mean"),
     SoftmaxFocalLoss(),
@@ -290,9 +290,9 @@ AUTHORS_AND_TEXT = [
 ]
 BINARY = [
     ClasswiseDiceLoss(use_sigmoid=True),
-    ClasswiseDiceLoss(use_sigmoid=True, log=True, reduction="batch", smooth=0.0, eps=1e-7),
+    ClasswiseDiceLoss(use_sigmoid=True, log=True, pooling="batch", smooth=0.0, eps=1e-7),
     GeneralizedDiceLoss(use_sigmoid=True),
-    GeneralizedDiceLoss(use_sigmoid=True, reduction="batch", eps=1e-7),
+    GeneralizedDiceLoss(use_sigmoid=True, pooling="batch", eps=1e-7),
     DiceBiasLoss(use_sigmoid=True),
     SigmoidFocalLoss(),
 ]
@@ -317,7 +317,7 @@ def test_nan_in_a_logit_propagates_like_cross_entropy(loss):
         (lambda: ClasswiseDiceLoss(use_sigmoid=True), 2, "needs 1 logit channel, got 2"),
         (lambda: GeneralizedDiceLoss(), 1, "softmax mode needs at least 2 class channels"),
         (lambda: DiceBiasLoss(class_reduction="mean"), 1, "at least 2 class channels, got 1"),
-        (lambda: ClasswiseDiceLoss(reduction="batch"), 1, "at least 2 class channels, got 1"),
+        (lambda: ClasswiseDiceLoss(pooling="batch"), 1, "at least 2 class channels, got 1"),
         (lambda: SoftmaxFocalLoss(), 1, "at least 2 class channels, got 1"),
     ],
 )
@@ -335,12 +335,14 @@ def test_bad_options_and_binary_labels():
         SoftmaxFocalLoss(alpha=0.25)
     with pytest.raises(ValueError, match="alpha must be in"):
         SigmoidFocalLoss(alpha=1.5)
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        ClasswiseDiceLoss(reduction="mean")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        ClasswiseDiceLoss(pooling="mean")
+    with pytest.raises(ValueError, match="reduction='sum' is not supported"):
+        ClasswiseDiceLoss(reduction="sum")
     with pytest.raises(ValueError, match="absent must be one of"):
         ClasswiseDiceLoss(absent="drop")
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        GeneralizedDiceLoss(reduction="pixel")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        GeneralizedDiceLoss(pooling="pixel")
     with pytest.raises(ValueError, match="one of them must be > 0"):
         ClasswiseDiceLoss(smooth=0.0, eps=0.0)
     with pytest.raises(ValueError, match="eps must be >= 0"):

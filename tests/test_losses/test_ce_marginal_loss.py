@@ -24,8 +24,8 @@ def test_hand_value():
     [
         dict(penalty="l1", marginal_weight=1.0),
         dict(penalty="kl", marginal_weight=0.1),
-        dict(penalty="l1", marginal_weight=0.5, target="batch", temperature=3.0),
-        dict(penalty="kl", marginal_weight=1.0, target="prior", prior=[0.3, 0.3, 0.2, 0.1, 0.1]),
+        dict(penalty="l1", marginal_weight=0.5, pooling="batch", temperature=3.0),
+        dict(penalty="kl", marginal_weight=1.0, prior=[0.3, 0.3, 0.2, 0.1, 0.1]),
         dict(penalty="l1", marginal_weight=1.0, class_reduction="sum"),
     ],
 )
@@ -78,7 +78,7 @@ def test_gradcheck(penalty, target):
     z, label = random_batch(k=4)
     g = torch.Generator().manual_seed(0)
     weight = torch.rand(label.shape, dtype=torch.float64, generator=g)
-    loss = CEMarginalLoss(penalty, temperature=2.0, target=target, class_weight=[1, 2, 0.5, 1])
+    loss = CEMarginalLoss(penalty, temperature=2.0, pooling=target, class_weight=[1, 2, 0.5, 1])
     assert torch.autograd.gradcheck(lambda x: loss(x, label, weight=weight), (z.requires_grad_(),))
 
 
@@ -119,8 +119,11 @@ def test_last_stats_from_the_same_forward():
     z, label = tiny_batch()
     loss = CEMarginalLoss("l1", temperature=1.0)
     loss(z, label)
-    assert loss.last_stats["marginal"].item() == pytest.approx((1 / 6 + 0.5) / 2, rel=1e-6)
-    assert loss.last_stats["prop_mae"].item() == pytest.approx(0.5, rel=1e-6)
+    assert loss.last_stats is None  # not asked for
+    loss.enable_stats()
+    loss(z, label)
+    assert loss.last_stats.marginal.item() == pytest.approx((1 / 6 + 0.5) / 2, rel=1e-6)
+    assert loss.last_stats.prop_mae.item() == pytest.approx(0.5, rel=1e-6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -136,7 +139,7 @@ def test_cuda_matches_cpu(compile_mode):
         loss = CEMarginalLoss("kl", marginal_weight=0.1, compile=mode)
         val = loss(zz, label.to(device))
         val.backward()
-        results.append((val.cpu(), zz.grad.cpu(), loss.last_stats["prop_mae"].cpu()))
+        results.append((val.cpu(), zz.grad.cpu(), loss.last_stats.prop_mae.cpu()))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-8)
     torch.testing.assert_close(results[1][2], results[0][2])

@@ -2,9 +2,9 @@
 eager; a compiler failure falls back to eager once, visibly; ``compile='auto'`` switches at
 ``AUTO_COMPILE_MIN_NUMEL`` logits elements.
 
-Every test starts from a fresh compile state (``reset_compile_state``), so an earlier failure in
-the process cannot turn these tests into skips or into eager-versus-eager checks, and leaves a
-fresh one behind (its kernels may have been "compiled" by a stand-in ``torch.compile``).
+Every loss module owns its kernel runner (``loss.kernels``: compiled kernels, call counts,
+failure flag), so an earlier failure elsewhere in the process cannot turn these tests into
+skips or into eager-versus-eager checks.
 """
 
 import logging
@@ -18,9 +18,8 @@ from mmengine.logging import MMLogger
 from mmseg_marginal.losses import CEMarginalLoss, LabelMarginalLoss
 from mmseg_marginal.losses.fused import (
     AUTO_COMPILE_MIN_NUMEL,
+    KernelStats,
     compile_available,
-    compile_stats,
-    reset_compile_state,
     resolve_compile,
 )
 
@@ -28,11 +27,7 @@ from mmseg_marginal.losses.fused import (
 @pytest.fixture
 def fresh_compile_state(monkeypatch):
     monkeypatch.delenv("MMSEG_MARGINAL_COMPILE", raising=False)
-    reset_compile_state()
     assert compile_available()
-    assert compile_stats() == dict(compiled_calls=0, eager_calls=0, broken=False)
-    yield
-    reset_compile_state()
 
 
 class _Records(logging.Handler):
@@ -71,9 +66,10 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, fresh_compile_state):
     z, label = random_batch()
     z1 = z.clone().requires_grad_()
     z2 = z.clone().requires_grad_()
+    loss = CEMarginalLoss(compile=True)
     try:
-        got = CEMarginalLoss(compile=True)(z1, label)
-        CEMarginalLoss(compile=True)(z1, label)  # already known broken: no second warning
+        got = loss(z1, label)
+        loss(z1, label)  # already known broken: no second warning
     finally:
         logger.removeHandler(handler)
     logged = [r for r in handler.records if "torch.compile" in r.getMessage()]
@@ -85,9 +81,10 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, fresh_compile_state):
     got.backward()
     ref.backward()
     torch.testing.assert_close(z1.grad, z2.grad)
-    # 3 forwards and 2 backwards, all eager
-    assert compile_stats() == dict(compiled_calls=0, eager_calls=5, broken=True)
-    assert not resolve_compile(True, z)
+    # 2 forwards and 1 backward of the broken module, all eager
+    assert loss.kernels.stats() == KernelStats(compiled_calls=0, eager_calls=3, broken=True)
+    assert not loss.kernels.use_compile(z)
+    assert resolve_compile(True, z)  # other modules still compile
 
 
 def test_auto_compiles_from_the_threshold_on(monkeypatch, fresh_compile_state):
@@ -106,15 +103,10 @@ def test_auto_compiles_from_the_threshold_on(monkeypatch, fresh_compile_state):
     for shape, dtype, compiled in cases:
         z = torch.randn(shape, dtype=dtype)
         label = torch.randint(0, k, (shape[0],) + shape[2:])
-        before = compile_stats()
-        CEMarginalLoss(compile="auto")(z, label)
-        after = compile_stats()
-        ran = "compiled_calls" if compiled else "eager_calls"
-        other = "eager_calls" if compiled else "compiled_calls"
-        assert after[ran] == before[ran] + 1, (shape, dtype)
-        assert after[other] == before[other], (shape, dtype)
+        loss = CEMarginalLoss(compile="auto")
+        loss(z, label)
+        assert loss.kernels.stats() == (int(compiled), int(not compiled), False), (shape, dtype)
         assert resolve_compile("auto", z) is compiled
-    assert not compile_stats()["broken"]
 
 
 def test_compiled_math_matches_eager_kernels(monkeypatch, fresh_compile_state):
@@ -126,10 +118,11 @@ def test_compiled_math_matches_eager_kernels(monkeypatch, fresh_compile_state):
     for mode in (True, False):
         zz = z.clone().requires_grad_()
         loss = CEMarginalLoss("kl", marginal_weight=0.3, temperature=2.5, compile=mode)
+        loss.enable_stats()
         val = loss(zz, label)
         val.backward()
-        results.append((val, zz.grad, loss.last_stats["prop_mae"]))
-    assert compile_stats() == dict(compiled_calls=2, eager_calls=2, broken=False)
+        results.append((val, zz.grad, loss.last_stats.prop_mae))
+        assert loss.kernels.stats() == (2, 0, False) if mode else (0, 2, False)
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
@@ -142,6 +135,7 @@ def test_compiled_kernels_match_eager_without_recompiling(fresh_compile_state):
 
     g = torch.Generator().manual_seed(0)
     calls = 0
+    runs = []
     for kwargs in (dict(penalty="l1"), dict(penalty="kl", marginal_weight=0.1, temperature=2.5)):
         graphs = None
         for h, w in ((70, 60), (50, 90), (80, 64)):  # all above the 4096-pixel kernel switch
@@ -151,18 +145,20 @@ def test_compiled_kernels_match_eager_without_recompiling(fresh_compile_state):
             outs = []
             for mode in (True, False):
                 zz = z.clone().requires_grad_()
-                val = CEMarginalLoss(compile=mode, **kwargs)(zz, label)
+                loss = CEMarginalLoss(compile=mode, **kwargs)
+                val = loss(zz, label)
                 val.backward()
                 outs.append((val, zz.grad))
+                runs.append(loss.kernels.stats())
             calls += 2
-            assert compile_stats()["compiled_calls"] == calls, compile_stats()
+            assert runs[-2:] == [(2, 0, False), (0, 2, False)], runs
             torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-8)
             if graphs is None:
                 graphs = counters["stats"]["unique_graphs"]
             else:  # new spatial sizes reuse the dynamic-shape graphs
                 assert counters["stats"]["unique_graphs"] == graphs
-    assert compile_stats() == dict(compiled_calls=calls, eager_calls=calls, broken=False)
+    assert calls == 12
 
 
 @pytest.mark.slow
@@ -176,7 +172,8 @@ def test_compiled_standalone_regularizer_matches_eager(fresh_compile_state):
     results = []
     for mode in (True, False):
         zz = z.clone().requires_grad_()
-        loss = LabelMarginalLoss("kl", target="batch", compile=mode)
+        loss = LabelMarginalLoss("kl", pooling="batch", compile=mode)
+        loss.enable_stats()
         val = loss(zz, label)
         val.backward()
         results.append((val, zz.grad, loss.last_stats))
@@ -184,11 +181,11 @@ def test_compiled_standalone_regularizer_matches_eager(fresh_compile_state):
         bad[1, 5, 5] = 6
         with pytest.raises(ValueError, match="label value 6"):
             loss(z, bad)
-    # forward, backward and the refused forward on each path
-    assert compile_stats() == dict(compiled_calls=3, eager_calls=3, broken=False)
+        # forward, backward and the refused forward
+        assert loss.kernels.stats() == (3, 0, False) if mode else (0, 3, False)
     (v1, g1, s1), (v2, g2, s2) = results
     torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-4 * g2.abs().max().item())
     assert g2.abs().max() > 0
-    for key in ("marginal", "prop_mae"):
-        torch.testing.assert_close(s1[key], s2[key], rtol=1e-5, atol=1e-7)
+    for a, b in zip(s1, s2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)

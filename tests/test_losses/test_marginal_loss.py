@@ -60,11 +60,11 @@ def test_image_batch_prior_targets_hand_values():
     per_image = LabelMarginalLoss("l1", temperature=1.0)(z, label)
     assert per_image.item() == pytest.approx((1 / 6 + 0.5) / 2, rel=1e-8)
     # pooled: counts [2, 5] over 7 pixels, p sums [3.5, 3.5]
-    pooled = LabelMarginalLoss("l1", temperature=1.0, target="batch")(z, label)
+    pooled = LabelMarginalLoss("l1", temperature=1.0, pooling="batch")(z, label)
     assert pooled.item() == pytest.approx((abs(2 / 7 - 0.5) + abs(5 / 7 - 0.5)) / 2, rel=1e-8)
-    prior = LabelMarginalLoss("l1", temperature=1.0, target="prior", prior=[0.4, 0.6])(z, label)
+    prior = LabelMarginalLoss("l1", temperature=1.0, prior=[0.4, 0.6])(z, label)
     assert prior.item() == pytest.approx(0.1, rel=1e-8)
-    kl_prior = LabelMarginalLoss("kl", temperature=1.0, target="prior", prior=[0.4, 0.6])
+    kl_prior = LabelMarginalLoss("kl", temperature=1.0, prior=[0.4, 0.6])
     expected = 0.4 * math.log(0.4 / 0.5) + 0.6 * math.log(0.6 / 0.5)
     assert kl_prior(z, label).item() == pytest.approx(expected, rel=1e-8)
 
@@ -84,7 +84,7 @@ def test_binary_hand_values():
     kl = LabelMarginalLoss("kl", temperature=1.0, use_sigmoid=True)(z, label)
     expected = (2 / 3) * math.log((2 / 3) / 0.5) + (1 / 3) * math.log((1 / 3) / 0.5)
     assert kl.item() == pytest.approx(expected, rel=1e-8)
-    prior = LabelMarginalLoss("l1", temperature=1.0, use_sigmoid=True, target="prior", prior=[0.2])
+    prior = LabelMarginalLoss("l1", temperature=1.0, use_sigmoid=True, prior=[0.2])
     assert prior(z, label).item() == pytest.approx(0.3, rel=1e-8)
 
 
@@ -107,17 +107,19 @@ def test_3d_input_equals_flattened_2d():
 def test_last_stats_hand_values():
     z, label = tiny_batch()
     loss = LabelMarginalLoss("l1", temperature=1.0)
+    loss.enable_stats()
     val = loss(z.requires_grad_(), label)
     stats = loss.last_stats
-    assert set(stats) == {"marginal", "prop_mae"}
-    assert not stats["marginal"].requires_grad
-    assert stats["marginal"].item() == pytest.approx(val.item(), rel=1e-6)
+    assert stats._fields == ("marginal", "prop_mae")
+    assert not stats.marginal.requires_grad
+    assert stats.marginal.item() == pytest.approx(val.item(), rel=1e-6)
     # argmax: image 0 -> [0, 1, 0] = GT proportions; image 1 -> all class 0 (tie) vs GT all 1
-    assert stats["prop_mae"].item() == pytest.approx(0.5, rel=1e-6)
+    assert stats.prop_mae.item() == pytest.approx(0.5, rel=1e-6)
     loss.eval()
-    loss.last_stats = {}
-    loss(z, label)
-    assert loss.last_stats == {}
+    loss(z[:1], label[:1])
+    assert loss.last_stats is stats  # evaluation forwards record nothing
+    loss.enable_stats(False)
+    assert loss.last_stats is None
 
 
 @pytest.mark.parametrize(
@@ -125,9 +127,9 @@ def test_last_stats_hand_values():
     [
         dict(penalty="l1"),
         dict(penalty="kl"),
-        dict(penalty="l1", target="batch"),
-        dict(penalty="kl", target="batch"),
-        dict(penalty="kl", target="prior", prior=[0.1, 0.2, 0.3, 0.25, 0.15]),
+        dict(penalty="l1", pooling="batch"),
+        dict(penalty="kl", pooling="batch"),
+        dict(penalty="kl", prior=[0.1, 0.2, 0.3, 0.25, 0.15]),
         dict(penalty="l1", temperature=3.0, class_reduction="sum"),
     ],
 )
@@ -168,7 +170,8 @@ def test_all_ignored_gives_zero_and_zero_gradient(target):
     label = torch.full((2, 4, 4), 255)
     prior = [0.2, 0.3, 0.5] if target == "prior" else None
     for penalty in ("l1", "kl"):
-        loss = LabelMarginalLoss(penalty, target=target, prior=prior)(z, label)
+        pooling = "image" if target == "prior" else target
+        loss = LabelMarginalLoss(penalty, pooling=pooling, prior=prior)(z, label)
         (grad,) = torch.autograd.grad(loss, z)
         assert loss.item() == 0.0
         assert torch.equal(grad, torch.zeros_like(grad))
@@ -176,10 +179,10 @@ def test_all_ignored_gives_zero_and_zero_gradient(target):
 
 def test_all_ignored_image_contributes_zero():
     z, label = random_batch(b=2)
-    single = LabelMarginalLoss("l1", target="prior", prior=[0.2] * 5)(z[:1], label[:1])
+    single = LabelMarginalLoss("l1", prior=[0.2] * 5)(z[:1], label[:1])
     label[1] = 255
     z.requires_grad_()
-    both = LabelMarginalLoss("l1", target="prior", prior=[0.2] * 5)(z, label)
+    both = LabelMarginalLoss("l1", prior=[0.2] * 5)(z, label)
     assert both.item() == pytest.approx(single.item() / 2, rel=1e-10)
     (grad,) = torch.autograd.grad(both, z)
     assert torch.equal(grad[1], torch.zeros_like(grad[1]))
@@ -245,24 +248,25 @@ def test_bad_configs():
     with pytest.raises(ValueError, match="needs prior"):
         LabelMarginalLoss(target="prior")
     with pytest.raises(ValueError, match="only used with target='prior'"):
-        LabelMarginalLoss(prior=[0.5, 0.5])
+        LabelMarginalLoss(target="image", prior=[0.5, 0.5])
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        LabelMarginalLoss(pooling="dataset")
     with pytest.raises(ValueError, match="sum to 1"):
-        LabelMarginalLoss(target="prior", prior=[0.5, 0.6])
+        LabelMarginalLoss(prior=[0.5, 0.6])
     with pytest.raises(ValueError, match="non-negative"):
-        LabelMarginalLoss(target="prior", prior=[1.5, -0.5])
+        LabelMarginalLoss(prior=[1.5, -0.5])
     with pytest.raises(ValueError, match="penalty"):
         LabelMarginalLoss(penalty="l2")
     with pytest.raises(ValueError, match="target"):
         LabelMarginalLoss(target="dataset")
     z, label = random_batch(k=3, present=2)
     with pytest.raises(ValueError, match="prior has 2 entries"):
-        LabelMarginalLoss(target="prior", prior=[0.5, 0.5])(z, label)
+        LabelMarginalLoss(prior=[0.5, 0.5])(z, label)
 
 
 def test_last_stats_need_no_second_pass_over_the_logits():
     """The argmax proportions of ``last_stats`` come out of the one forward kernel call."""
     from mmseg_marginal.losses import CEMarginalLoss
-    from mmseg_marginal.losses.fused import compile_stats
 
     z, label = random_batch()
     valid = label.flatten(1) != 255
@@ -274,12 +278,11 @@ def test_last_stats_need_no_second_pass_over_the_logits():
 
     prop_mae = (props(label.flatten(1)) - props(z.argmax(1).flatten(1))).abs().mean()
     for loss in (LabelMarginalLoss(compile=False), CEMarginalLoss(compile=False)):
-        before = compile_stats()
+        loss.enable_stats()
         loss(z.requires_grad_(), label)
-        after = compile_stats()
-        assert after["eager_calls"] == before["eager_calls"] + 1  # one kernel call, no backward
-        assert after["compiled_calls"] == before["compiled_calls"]
-        assert set(loss.last_stats) == {"marginal", "prop_mae"}
-        assert all(not v.requires_grad for v in loss.last_stats.values())
+        # one kernel call, no backward
+        assert loss.kernels.stats() == (0, 1, False)
+        assert loss.last_stats._fields == ("marginal", "prop_mae")
+        assert all(not v.requires_grad for v in loss.last_stats)
         # the proportions of the argmax prediction, from that call
-        torch.testing.assert_close(loss.last_stats["prop_mae"], prop_mae.float())
+        torch.testing.assert_close(loss.last_stats.prop_mae, prop_mae.float())

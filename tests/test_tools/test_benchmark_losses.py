@@ -1,5 +1,6 @@
-"""tools/benchmark_losses.py and the measuring behind it (mmseg_marginal.losses.benchmark)."""
+"""tools/benchmark_losses.py: the measuring functions and the command line."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -10,17 +11,18 @@ import pytest
 import torch
 
 from mmseg_marginal.losses import CEMarginalLoss
-from mmseg_marginal.losses.benchmark import (
-    BASELINE,
-    build_rows,
-    onehot_reference_ce_l1,
-    peak_extra_bytes,
-    run_benchmark,
-    step_time,
-)
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "benchmark_losses.py"
+_spec = importlib.util.spec_from_file_location("benchmark_losses", TOOL)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+BASELINE = bench.BASELINE
+build_rows = bench.build_rows
+onehot_reference_ce_l1 = bench.onehot_reference_ce_l1
+peak_extra_bytes = bench.peak_extra_bytes
+run_benchmark = bench.run_benchmark
+step_time = bench.step_time
 TINY = dict(batch=2, classes=19, height=8, width=12, repeats=1, warmup=1, ignore_frac=0.05)
 HEADER = "| loss | time min (ms) | time median (ms) | ratio to mmseg CE | peak extra memory (MiB) |"
 
@@ -108,3 +110,21 @@ def test_command_line_prints_the_table(tmp_path):
     assert row_names(rows) == [name for name, _ in build_rows()]
     assert f"| {BASELINE} |" in proc.stdout and "| 1.00x |" in proc.stdout
     assert "[cpu] sanity: fused" in proc.stderr
+
+
+def test_size_table_has_one_row_per_size_and_ratios_to_mmseg():
+    logged = []
+    table = bench.run_size_table(
+        sizes=[(2, 19, 8, 12), (2, 1, 8, 12)],
+        repeats=1,
+        warmup=1,
+        device=torch.device("cpu"),
+        log=logged.append,
+    )
+    rows = table_rows(table)
+    assert rows[0] == "| input | mmseg CE (BCE) | CE + L1 default | CE + L1 eager |"
+    assert [r.split(" | ")[0][2:] for r in rows[1:]] == ["2x19x8x12", "binary 2x1x8x12 (BCE)"]
+    multi, binary = (r.strip("| ").split(" | ") for r in rows[1:])
+    assert all(re.fullmatch(r"\d+\.\d\d / \d+\.\d\d \(\d+\.\d\dx\)", c) for c in multi[2:])
+    assert binary[3] == "—"  # the binary path has no compiled kernels
+    assert len(logged) == 5  # warmup lines: 3 columns + 2 binary columns

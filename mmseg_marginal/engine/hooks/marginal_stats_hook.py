@@ -1,4 +1,4 @@
-"""Training-time logging of the label-marginal statistics kept by the marginal losses."""
+"""Training-time logging of the label-marginal statistics of the marginal losses."""
 
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -7,6 +7,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 from torch import nn
+
+from ...losses import StatsReporter
 
 if TYPE_CHECKING:
     from mmengine.runner import Runner
@@ -30,8 +32,9 @@ def _head_prefix(module_path: str) -> str:
     return module_path
 
 
-def find_stat_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """Return ``(module_path, module)`` of every submodule with a ``last_stats`` dict.
+def find_stat_modules(model: nn.Module) -> List[Tuple[str, StatsReporter]]:
+    """Return ``(module_path, module)`` of every submodule that reports statistics (an instance
+    of :class:`~mmseg_marginal.losses.StatsReporter`).
 
     Model wrappers (DDP, FSDP, MMDistributedDataParallel) are unwrapped through ``.module``.
 
@@ -39,14 +42,14 @@ def find_stat_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
         model (nn.Module): The runner's model.
 
     Returns:
-        list[tuple[str, nn.Module]]: The modules, in ``named_modules`` order.
+        list[tuple[str, StatsReporter]]: The modules, in ``named_modules`` order.
     """
     while is_model_wrapper(model) or isinstance(model, nn.parallel.DistributedDataParallel):
         model = model.module
     return [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(getattr(module, "last_stats", None), dict)
+        if isinstance(module, StatsReporter)
     ]
 
 
@@ -57,14 +60,16 @@ def _loss_name(module: nn.Module, path: str) -> str:
 
 @HOOKS.register_module()
 class MarginalStatsHook(Hook):
-    """Log the marginal losses' ``last_stats`` as message-hub scalars during training.
+    """Log the marginal losses' training statistics as message-hub scalars.
 
-    The marginal losses (``LabelMarginalLoss``, ``CEMarginalLoss``) keep after each training
-    forward a dict ``last_stats`` of detached scalars computed from the logits they already
-    have (no second forward pass): ``'marginal'``, the value of the regularizer
-    :math:`\\mathcal{R}(\\hat{y}, \\hat{p})` before weights, and ``'prop_mae'``, the mean over
-    images and classes of :math:`|\\hat{y}_{bk} - q_{bk}|`, with :math:`q` the proportions of
-    the argmax prediction over the valid pixels.
+    Before training the hook switches on the statistics of every marginal loss of the model
+    (``LabelMarginalLoss``, ``CEMarginalLoss``: :meth:`StatsReporter.enable_stats
+    <mmseg_marginal.losses.StatsReporter.enable_stats>`); each training forward then keeps a
+    :class:`~mmseg_marginal.losses.LossStats` of detached scalars computed in the same pass over
+    the logits: ``marginal``, the regularizer :math:`\\mathcal{R}(\\hat{y}, \\hat{p})` before
+    weights, and ``prop_mae``, the mean over images and classes of
+    :math:`|\\hat{y}_{bk} - q_{bk}|`, with :math:`q` the proportions of the argmax prediction
+    over the valid pixels. Without the hook they are not computed.
 
     After every ``interval``-th training iteration the hook writes, for each such loss of the
     model (found through ``named_modules``, DDP unwrapped),
@@ -86,8 +91,8 @@ class MarginalStatsHook(Hook):
         interval (int): Write the scalars every ``interval`` training iterations. Default: 1
             (every iteration, so that the logger's window mean is over all its iterations).
         log_marginal (bool, optional): Force (True) or prevent (False) logging of the
-            regularizer's value; None logs it for combined losses only (modules with a
-            ``marginal_weight`` attribute). Default: None.
+            regularizer's value; None logs it for combined losses only
+            (``combined_regularizer``). Default: None.
     """
 
     priority = "NORMAL"  # before LoggerHook (BELOW_NORMAL) in after_train_iter
@@ -97,14 +102,16 @@ class MarginalStatsHook(Hook):
             raise ValueError(f"interval must be a positive int, got {interval!r}")
         self.interval = interval
         self.log_marginal = log_marginal
-        self._modules: Optional[List[Tuple[str, nn.Module]]] = None
+        self._modules: Optional[List[Tuple[str, StatsReporter]]] = None
 
     def before_train(self, runner: "Runner") -> None:
-        """Find the modules that keep ``last_stats``."""
+        """Find the modules that report statistics and switch their statistics on."""
         self._modules = find_stat_modules(runner.model)
+        for _, module in self._modules:
+            module.enable_stats(True)
         if not self._modules:
             runner.logger.warning(
-                "MarginalStatsHook: the model has no loss with a `last_stats` dict "
+                "MarginalStatsHook: the model has no loss that reports statistics "
                 "(LabelMarginalLoss, CEMarginalLoss); nothing will be logged"
             )
 
@@ -122,13 +129,13 @@ class MarginalStatsHook(Hook):
         scalars: Dict[str, float] = {}
         for path, module in modules:
             stats = module.last_stats
-            if not stats:
+            if stats is None:
                 continue
             key = f"{_head_prefix(path)}.{_loss_name(module, path)}"
             log_marginal = self.log_marginal
             if log_marginal is None:
-                log_marginal = hasattr(module, "marginal_weight")
-            for stat, value in stats.items():
+                log_marginal = module.combined_regularizer
+            for stat, value in stats._asdict().items():
                 if stat == "marginal" and not log_marginal:
                     continue
                 if isinstance(value, torch.Tensor):
