@@ -16,13 +16,13 @@ class SegLoss(nn.Module):
     ``OHEMPixelSampler`` without ``thresh`` calls ``loss(..., weight=None, ignore_index=...,
     reduction_override='none')`` and ranks the pixels by the returned per-pixel values.
     :meth:`forward` checks the call, builds the input record once
-    (:func:`~mmseg_marginal.losses.inputs.prepare_inputs`) and returns
+    (:func:`~mmseg_marginal.losses.prepare_inputs`) and returns
     ``loss_weight * compute(...)`` (``loss_weight * pixel_values(...)`` for
     ``reduction_override='none'``).
 
-    Subclasses set :attr:`per_pixel` (True where the loss is, or contains, a mean of per-pixel
+    Subclasses set ``per_pixel`` (True where the loss is, or contains, a mean of per-pixel
     terms: they accept ``reduction_override='none'`` and ``avg_factor``) and implement
-    :meth:`compute` (and :meth:`pixel_values` when ``per_pixel``).
+    ``compute`` (and ``pixel_values`` when ``per_pixel``).
 
     Args:
         loss_weight (float): Multiplier of the loss.
@@ -83,9 +83,9 @@ class SegLoss(nn.Module):
             weight (Tensor | None): Optional per-pixel weight, shape of ``label`` (from a pixel
                 sampler).
             avg_factor (float | None): Divisor of the per-pixel sum in place of the pixel
-                count (losses with :attr:`per_pixel` only).
+                count (losses with ``per_pixel`` only).
             reduction_override (str | None): None or ``'mean'``: the loss; ``'none'``: the
-                per-pixel values ``(B, *spatial)`` (losses with :attr:`per_pixel` only).
+                per-pixel values ``(B, *spatial)`` (losses with ``per_pixel`` only).
             ignore_index (int | None): Label to ignore; None: every pixel counts. Default: 255.
 
         Returns:

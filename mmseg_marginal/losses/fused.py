@@ -127,7 +127,7 @@ class KernelRunner:
     """Runs the multi-class kernels compiled or eager; owns the compiled kernels and counts.
 
     Args:
-        compile (bool | str): ``True``, ``False`` or ``'auto'`` (see :func:`resolve_compile`).
+        compile (bool | str): ``True``, ``False`` or ``'auto'`` (see ``resolve_compile``).
 
     Raises:
         ValueError: For another ``compile`` value.

@@ -311,7 +311,8 @@ class StatsReporter:
 
 
 class MarginalMixin(StatsReporter):
-    """Configuration and the penalty of the two marginal-loss modules (with :class:`SegLoss`)."""
+    """Configuration and the penalty of the two marginal-loss modules (mixed into
+    :class:`~mmseg_marginal.losses.SegLoss`)."""
 
     def _init_marginal(
         self,
