@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.dataset import DefaultSampler, InfiniteSampler
 from mmengine.hooks import Hook
@@ -112,19 +111,9 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny_loop"), num_train=5, num_val=1)
 
 
-@pytest.fixture
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
-def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(
-    data_root, tmp_path, workers, one_torch_thread
-):
+def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(data_root, tmp_path, workers):
     full, _ = run(data_root, tmp_path / "full", f"full{workers}", 7, "IterBasedTrainLoop")
     assert sorted(full) == list(range(7))
 
