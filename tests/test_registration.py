@@ -1,11 +1,10 @@
 """`import mmseg_marginal` registers every component in mmseg's registries, without collisions."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
+from fresh_processes import Script, run_fresh
 from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS
 
 import mmseg_marginal  # noqa: F401 - registers the components
@@ -25,6 +24,19 @@ EXPECTED = {
     HOOKS: ["MarginalStatsHook", "MainProcessLoggerHook"],
     LOOPS: ["FastResumeIterBasedTrainLoop"],
 }
+# what mmseg's register_all_modules imports, loaded once before the fresh processes fork
+PRELOAD = (
+    "torch",
+    "mmengine.config",
+    "mmengine.runner",
+    "mmseg.datasets",
+    "mmseg.engine",
+    "mmseg.evaluation",
+    "mmseg.models",
+    "mmseg.structures",
+    "mmseg.visualization",
+    "mmseg.utils",
+)
 
 
 def test_every_component_is_registered_by_this_package():
@@ -35,41 +47,30 @@ def test_every_component_is_registered_by_this_package():
             assert cls.__module__.startswith("mmseg_marginal."), (name, cls.__module__)
 
 
-@pytest.mark.slow
-def test_no_name_shadows_an_mmseg_component():
-    code = (
-        "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
-        "from mmseg.utils import register_all_modules\n"
-        "register_all_modules()\n"
-        "regs = (DATASETS, HOOKS, LOOPS, METRICS, MODELS)\n"
-        "before = [dict(r.module_dict) for r in regs]\n"
-        "import mmseg_marginal\n"
-        "for r, old in zip(regs, before):\n"
-        "    for name, cls in old.items():\n"
-        "        assert r.module_dict[name] is cls, name\n"
-        "    for name in set(r.module_dict) - set(old):\n"
-        "        assert r.module_dict[name].__module__.startswith('mmseg_marginal.'), name\n"
-        "print(sum(len(r.module_dict) - len(o) for r, o in zip(regs, before)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert int(out.stdout.strip().splitlines()[-1]) >= sum(len(v) for v in EXPECTED.values())
+NO_SHADOW_CODE = (
+    "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
+    "from mmseg.utils import register_all_modules\n"
+    "register_all_modules()\n"
+    "regs = (DATASETS, HOOKS, LOOPS, METRICS, MODELS)\n"
+    "before = [dict(r.module_dict) for r in regs]\n"
+    "import mmseg_marginal\n"
+    "for r, old in zip(regs, before):\n"
+    "    for name, cls in old.items():\n"
+    "        assert r.module_dict[name] is cls, name\n"
+    "    for name in set(r.module_dict) - set(old):\n"
+    "        assert r.module_dict[name].__module__.startswith('mmseg_marginal.'), name\n"
+    "print(sum(len(r.module_dict) - len(o) for r, o in zip(regs, before)))\n"
+)
 
-
-@pytest.mark.slow
-def test_fresh_process_registers_on_import_only():
-    code = (
-        "from mmseg.registry import MODELS, METRICS\n"
-        "import mmseg.models\n"
-        "assert MODELS.get('CEMarginalLoss') is None\n"
-        "import mmseg_marginal\n"
-        "assert MODELS.get('CEMarginalLoss') is not None\n"
-        "assert METRICS.get('ProportionMetric') is not None\n"
-        "print('ok')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-
+REGISTERS_ON_IMPORT_CODE = (
+    "from mmseg.registry import MODELS, METRICS\n"
+    "import mmseg.models\n"
+    "assert MODELS.get('CEMarginalLoss') is None\n"
+    "import mmseg_marginal\n"
+    "assert MODELS.get('CEMarginalLoss') is not None\n"
+    "assert METRICS.get('ProportionMetric') is not None\n"
+    "print('ok')\n"
+)
 
 CUSTOM_IMPORTS_CONFIG = """\
 custom_imports = dict(imports=["mmseg_marginal"], allow_failed_imports=False)
@@ -102,15 +103,36 @@ print(json.dumps(dict(
 """
 
 
-@pytest.mark.slow
-def test_custom_imports_in_a_config_file_builds_our_loss(tmp_path):
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> dict:
+    """Each script of this module run in its own fresh process (``mmseg_marginal`` not yet
+    imported; mmseg's registries as mmseg alone fills them)."""
+    tmp = tmp_path_factory.mktemp("registration")
+    cfg_file = tmp / "loss_cfg.py"
+    cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
+    scripts = {
+        "no_shadow": Script(NO_SHADOW_CODE),
+        "registers_on_import": Script(REGISTERS_ON_IMPORT_CODE),
+        "custom_imports": Script(CUSTOM_IMPORTS_CODE, (cfg_file,)),
+    }
+    return run_fresh(scripts, tmp, preload=PRELOAD)
+
+
+def test_no_name_shadows_an_mmseg_component(fresh):
+    out = fresh["no_shadow"]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= sum(len(v) for v in EXPECTED.values())
+
+
+def test_fresh_process_registers_on_import_only(fresh):
+    out = fresh["registers_on_import"]
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_custom_imports_in_a_config_file_builds_our_loss(fresh):
     """A stock mmseg set-up (``Config.fromfile`` with ``custom_imports``, then mmseg's registry
     under the default scope) in a fresh process builds the loss with the config's arguments."""
-    cfg_file = tmp_path / "loss_cfg.py"
-    cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
-    out = subprocess.run(
-        [sys.executable, "-c", CUSTOM_IMPORTS_CODE, str(cfg_file)], capture_output=True, text=True
-    )
+    out = fresh["custom_imports"]
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["cls"] == "mmseg_marginal.losses.ce_marginal.CEMarginalLoss"
