@@ -5,6 +5,8 @@ starts and restored when it ends: the tests' tensors are small, and on a shared 
 threads only contend for the cores. The processes that tests start (the tools, torchrun ranks,
 ``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
 session's environment for the same reason; a test that needs another value passes its own.
+mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session
+(``config_loading.memoized_metafiles``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 
 import pytest
 import torch
+from config_loading import memoized_metafiles
 
 SUITE_THREADS = 1
 SUITE_ENV = {"OMP_NUM_THREADS": str(SUITE_THREADS), "MKL_NUM_THREADS": str(SUITE_THREADS)}
@@ -53,3 +56,9 @@ def _torch_thread_count_restored(request: pytest.FixtureRequest):
             "without restoring it",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_mmseg_config_lookup():
+    with memoized_metafiles():
+        yield
