@@ -16,6 +16,7 @@ import os
 import pytest
 import torch
 from config_loading import memoized_metafiles
+from fresh_processes import FreshProcesses
 
 SUITE_THREADS = 1
 SUITE_ENV = {"OMP_NUM_THREADS": str(SUITE_THREADS), "MKL_NUM_THREADS": str(SUITE_THREADS)}
@@ -62,3 +63,12 @@ def _torch_thread_count_restored(request: pytest.FixtureRequest):
 def _fast_mmseg_config_lookup():
     with memoized_metafiles():
         yield
+
+
+@pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory: pytest.TempPathFactory):
+    """Runs ``python script args`` / ``python -c code`` in fresh processes forked from one
+    interpreter that has imported torch, mmengine and mmseg (``fresh_processes``)."""
+    server = FreshProcesses(tmp_path_factory.mktemp("fresh_python"))
+    yield server
+    server.close()

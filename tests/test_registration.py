@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from fresh_processes import Script, run_fresh
 from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS
 
 import mmseg_marginal  # noqa: F401 - registers the components
@@ -24,19 +23,6 @@ EXPECTED = {
     HOOKS: ["MarginalStatsHook", "MainProcessLoggerHook"],
     LOOPS: ["FastResumeIterBasedTrainLoop"],
 }
-# what mmseg's register_all_modules imports, loaded once before the fresh processes fork
-PRELOAD = (
-    "torch",
-    "mmengine.config",
-    "mmengine.runner",
-    "mmseg.datasets",
-    "mmseg.engine",
-    "mmseg.evaluation",
-    "mmseg.models",
-    "mmseg.structures",
-    "mmseg.visualization",
-    "mmseg.utils",
-)
 
 
 def test_every_component_is_registered_by_this_package():
@@ -104,18 +90,16 @@ print(json.dumps(dict(
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> dict:
+def fresh(tmp_path_factory, fresh_python) -> dict:
     """Each script of this module run in its own fresh process (``mmseg_marginal`` not yet
     imported; mmseg's registries as mmseg alone fills them)."""
-    tmp = tmp_path_factory.mktemp("registration")
-    cfg_file = tmp / "loss_cfg.py"
+    cfg_file = tmp_path_factory.mktemp("registration") / "loss_cfg.py"
     cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
-    scripts = {
-        "no_shadow": Script(NO_SHADOW_CODE),
-        "registers_on_import": Script(REGISTERS_ON_IMPORT_CODE),
-        "custom_imports": Script(CUSTOM_IMPORTS_CODE, (cfg_file,)),
+    return {
+        "no_shadow": fresh_python.run(code=NO_SHADOW_CODE),
+        "registers_on_import": fresh_python.run(code=REGISTERS_ON_IMPORT_CODE),
+        "custom_imports": fresh_python.run(None, cfg_file, code=CUSTOM_IMPORTS_CODE),
     }
-    return run_fresh(scripts, tmp, preload=PRELOAD)
 
 
 def test_no_name_shadows_an_mmseg_component(fresh):

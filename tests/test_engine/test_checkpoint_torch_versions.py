@@ -4,8 +4,8 @@ Older torch APIs are simulated on the installed torch: ``torch.load`` defaulting
 ``weights_only=False`` (torch < 2.6), no ``add_safe_globals`` (torch < 2.4), ``add_safe_globals``
 without ``(object, name)`` tuples (torch 2.4-2.5). The simulation is applied before
 ``mmseg_marginal`` is imported, in a fresh process, because the set-up runs at import: each
-scenario runs in its own process forked from one interpreter that has imported torch, mmengine
-and mmseg but not this package (``fresh_processes.run_fresh``).
+scenario runs in its own fresh process (the ``fresh_python`` fixture: forked from an interpreter
+that has imported torch, mmengine and mmseg, never this package).
 """
 
 import argparse
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fresh_processes import Script, run_fresh
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
@@ -121,23 +120,21 @@ SCENARIOS = {
     "torch_switch": ("current", {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}),
     "package_switch": ("current", {"MMSEG_MARGINAL_SAFE_LOAD": "0"}),
 }
-PRELOAD = ("numpy", "torch.distributed.tensor", "mmengine.runner", "mmseg.models")
 
 
 @pytest.fixture(scope="module")
-def scenario_results(tmp_path_factory) -> dict:
+def scenario_results(tmp_path_factory, fresh_python) -> dict:
     """The driver's result of every scenario, each in its own fresh process."""
     root = tmp_path_factory.mktemp("torch_versions")
-    switches = {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": None, "MMSEG_MARGINAL_SAFE_LOAD": None}
-    scripts = {}
-    for name, (simulated, env_extra) in SCENARIOS.items():
-        (root / name).mkdir()
-        scripts[name] = Script(DRIVER, (simulated, root / name), env={**switches, **env_extra})
+    switches = ("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "MMSEG_MARGINAL_SAFE_LOAD")
     env = {k: v for k, v in os.environ.items() if k not in switches}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    procs = run_fresh(scripts, root, preload=PRELOAD, env=env, timeout=300)
     results = {}
-    for name, proc in procs.items():
+    for name, (simulated, env_extra) in SCENARIOS.items():
+        (root / name).mkdir()
+        proc = fresh_python.run(
+            None, simulated, root / name, code=DRIVER, env={**env, **env_extra}, timeout=300
+        )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         assert proc.returncode == 0 and lines, name + proc.stdout[-2000:] + proc.stderr[-3000:]
         results[name] = json.loads(lines[-1][len("RESULT ") :])
