@@ -8,13 +8,20 @@ from PIL import Image
 
 
 @pytest.mark.slow
-def test_runs_as_a_script(tmp_path):
+def test_runs_as_a_script(tmp_path, fresh_python):
     a = fake_work_dir(tmp_path, "a", [PERFECT])
     b = fake_work_dir(tmp_path, "b", [ONE_WRONG], with_prop=False)
     out_md, out_png = tmp_path / "out" / "t.md", tmp_path / "out" / "t.png"
     args = [a, b, "--names", "CE"]
     proc = run_analysis_tool(
-        "results_table", *args, "Ours(L1)", "--out-md", str(out_md), "--out-png", str(out_png)
+        fresh_python,
+        "results_table",
+        *args,
+        "Ours(L1)",
+        "--out-md",
+        str(out_md),
+        "--out-png",
+        str(out_png),
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == out_md.read_text()
@@ -29,6 +36,6 @@ def test_runs_as_a_script(tmp_path):
         assert image.format == "PNG" and image.size[0] > 200
         assert np.asarray(image.convert("L")).std() > 5
     # an error is one line on stderr
-    proc = run_analysis_tool("results_table", *args)
+    proc = run_analysis_tool(fresh_python, "results_table", *args)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "error: 1 names for 2 work dirs"

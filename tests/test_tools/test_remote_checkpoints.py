@@ -6,8 +6,6 @@ a real checkpoint of the tiny test model; a closed port stands for a URL that do
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,12 +44,12 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
-def run_tool(tool: str, *args, torch_home: Path) -> subprocess.CompletedProcess:
+def run_tool(fresh_python, tool: str, *args, torch_home: Path):
+    """``python tools/<tool> args`` in a fresh process of ``fresh_python``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env["TORCH_HOME"] = str(torch_home)  # mmengine downloads into torch hub's cache
-    cmd = [sys.executable, str(REPO / "tools" / tool), *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    return fresh_python.run(REPO / "tools" / tool, *args, env=env, cwd=REPO, timeout=600)
 
 
 def data_options(root: Path) -> list:
@@ -59,10 +57,11 @@ def data_options(root: Path) -> list:
 
 
 @pytest.mark.slow
-def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
+def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path, fresh_python):
     _, base = served
     url = f"{base}/tiny.pth"
     proc = run_tool(
+        fresh_python,
         "test.py",
         CONFIG,
         url,
@@ -84,7 +83,7 @@ def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["closed_port", "wrong_classes"])
-def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
+def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path, fresh_python):
     _, base = served
     if case == "closed_port":
         url = closed_port_url("tiny.pth")
@@ -93,6 +92,7 @@ def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
         url = f"{base}/seven.pth"
         expected = f"error: {url} predicts 7 classes"
     proc = run_tool(
+        fresh_python,
         "test.py",
         CONFIG,
         url,
@@ -109,10 +109,11 @@ def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_tool_load_from_url(served, data_root, tmp_path):
+def test_train_tool_load_from_url(served, data_root, tmp_path, fresh_python):
     _, base = served
     url = f"{base}/tiny.pth"
     proc = run_tool(
+        fresh_python,
         "train.py",
         CONFIG,
         "--work-dir",
