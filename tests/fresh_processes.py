@@ -16,7 +16,9 @@ of its CPU time importing torch, mmcv, mmengine and mmseg before it does anythin
 So each run starts from the state of a new interpreter that has imported only third-party
 libraries: what the package does at import (registration, the checkpoint set-up) runs in the
 child. Runs are sequential. Variables read when torch is imported (``OMP_NUM_THREADS``) take the
-server's values, which are the test session's.
+server's values, which are the test session's. As in the test session
+(``config_loading.memoized_metafiles``), mmengine's lookup of ``mmseg::`` config bases reads
+mmseg's metafiles (read-only package data) from a cache that the server fills once.
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ import atexit, json, os, runpy, sys, traceback, types
 
 for name in json.loads(sys.argv[1]):
     __import__(name)
+
+# mmseg's metafiles read once, here, for every child (see config_loading.memoized_metafiles)
+import functools
+import mmengine.config.utils as cfg_utils
+import mmseg
+
+_read = cfg_utils.load
+_cached = functools.cache(_read)
+
+
+def _load(file, *args, **kwargs):
+    if isinstance(file, str) and file.endswith((".yml", ".yaml")) and not args and not kwargs:
+        return _cached(file)
+    return _read(file, *args, **kwargs)
+
+
+cfg_utils.load = _load
+try:
+    cfg_utils._get_cfg_metainfo(os.path.dirname(mmseg.__file__), "")
+except ValueError:  # no config named "": every metafile has been read
+    pass
 loaded = [m for m in sys.modules if m == "mmseg_marginal" or m.startswith("mmseg_marginal.")]
 assert not loaded, loaded
 base_path = [p for p in sys.path if p]  # without the server's working directory
