@@ -5,8 +5,8 @@ starts and restored when it ends: the tests' tensors are small, and on a shared 
 threads only contend for the cores. The processes that tests start (the tools, torchrun ranks,
 ``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
 session's environment for the same reason; a test that needs another value passes its own.
-mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session
-(``config_loading.memoized_metafiles``).
+mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
+and its yapf formatting of a config text runs once per text (``config_loading``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 
 import pytest
 import torch
-from config_loading import memoized_metafiles
+from config_loading import memoized_formatting, memoized_metafiles
 from fresh_processes import FreshProcesses
 
 SUITE_THREADS = 1
@@ -60,8 +60,8 @@ def _torch_thread_count_restored(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _fast_mmseg_config_lookup():
-    with memoized_metafiles():
+def _fast_config_lookup_and_printing():
+    with memoized_metafiles(), memoized_formatting():
         yield
 
 

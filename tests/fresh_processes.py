@@ -18,7 +18,8 @@ libraries: what the package does at import (registration, the checkpoint set-up)
 child. Runs are sequential. Variables read when torch is imported (``OMP_NUM_THREADS``) take the
 server's values, which are the test session's. As in the test session
 (``config_loading.memoized_metafiles``), mmengine's lookup of ``mmseg::`` config bases reads
-mmseg's metafiles (read-only package data) from a cache that the server fills once.
+mmseg's metafiles (read-only package data) from a cache that the server fills once, and a
+config text is formatted by yapf once per text in each process (``config_loading``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,22 @@ def _load(file, *args, **kwargs):
 
 
 cfg_utils.load = _load
+
+# a config text formatted by yapf once per text (see config_loading.memoized_formatting)
+import mmengine.config.config as cfg_config
+
+_format = cfg_config.FormatCode
+_formatted = {}
+
+
+def _format_code(text, **kwargs):
+    key = (text, repr(sorted(kwargs.items())))
+    if key not in _formatted:
+        _formatted[key] = _format(text, **kwargs)
+    return _formatted[key]
+
+
+cfg_config.FormatCode = _format_code
 try:
     cfg_utils._get_cfg_metainfo(os.path.dirname(mmseg.__file__), "")
 except ValueError:  # no config named "": every metafile has been read
