@@ -45,7 +45,6 @@ def test_mmengine_checkpoint_loader_refuses(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.slow
 def test_tools_test_refuses_with_one_line(tmp_path, fresh_python):
     path, marker = _evil_checkpoint(tmp_path)
     root = make_tiny_dataset(tmp_path / "tiny")

@@ -145,7 +145,6 @@ ROUND_TRIP = {"ok": ["HistoryBuffer", 0.375, 0.25, 7]}
 NAMESPACE = {"ok": {"lr": 0.1}}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["current", "no_tuples"])
 def test_fix_active_where_torch_defaults_to_weights_only(scenario, scenario_results):
     """torch >= 2.6, and a torch whose add_safe_globals takes no tuples: allow-list applied."""
@@ -165,7 +164,6 @@ def test_fix_active_where_torch_defaults_to_weights_only(scenario, scenario_resu
     assert out["foreign_torch_switch"] == NAMESPACE
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["torch_2.5", "torch_2.3"])
 def test_nothing_changed_where_torch_does_not_default_to_weights_only(scenario, scenario_results):
     """torch < 2.6 (with and without add_safe_globals): import works, mmengine's loader stays."""
@@ -181,7 +179,6 @@ def test_nothing_changed_where_torch_does_not_default_to_weights_only(scenario, 
     assert out["foreign"] == NAMESPACE
 
 
-@pytest.mark.slow
 def test_torch_switch_at_import_keeps_torch_behaviour(scenario_results):
     out = scenario_results["torch_switch"]
     assert out["setup"]["allow_list"] is False
@@ -190,7 +187,6 @@ def test_torch_switch_at_import_keeps_torch_behaviour(scenario_results):
     assert out["foreign"] == NAMESPACE  # a trusted checkpoint with an argparse.Namespace
 
 
-@pytest.mark.slow
 def test_package_switch_leaves_torch_and_mmengine_alone(scenario_results):
     out = scenario_results["package_switch"]
     assert out["setup"] == {

@@ -263,7 +263,6 @@ def _worker(rank, world_size, port, out):
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_processes_equal_one(tmp_path):
     """Two gloo ranks give exactly the single-process values and per-image records."""
     single = METRICS.build(dict(type="BoundaryMetric"))

@@ -185,7 +185,6 @@ def _worker(rank, world_size, port, out):
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_processes(tmp_path):
     """Two gloo ranks with one image each give the single-process, hand-computed values."""
     out = str(tmp_path / "metrics")

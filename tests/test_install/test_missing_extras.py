@@ -69,7 +69,6 @@ def run_blocked(fresh_python, blocked: str, script: Path, *args: str):
     return fresh_python.run(code=code, env=env, cwd=REPO, timeout=300)
 
 
-@pytest.mark.slow
 def test_plot_tool_without_matplotlib(tmp_path, fresh_python):
     proc = run_blocked(
         fresh_python,
@@ -87,7 +86,6 @@ def test_plot_tool_without_matplotlib(tmp_path, fresh_python):
     assert not (tmp_path / "p.png").exists()
 
 
-@pytest.mark.slow
 def test_train_tool_with_an_mmpretrain_config_without_mmpretrain(tmp_path, fresh_python):
     config = (
         REPO

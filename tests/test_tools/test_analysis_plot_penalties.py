@@ -2,12 +2,10 @@
 tests/test_analysis/test_penalty_curves.py)."""
 
 import numpy as np
-import pytest
 from analysis_data import run_analysis_tool
 from PIL import Image
 
 
-@pytest.mark.slow
 def test_runs_as_a_script(tmp_path, fresh_python):
     out = tmp_path / "fig" / "pen.png"
     proc = run_analysis_tool(

@@ -1,11 +1,9 @@
 """tools/analysis/region_proportions.py from the command line (the computation is tested in
 tests/test_analysis/test_region_proportions.py)."""
 
-import pytest
 from analysis_data import hand_dataset_config, run_analysis_tool
 
 
-@pytest.mark.slow
 def test_runs_as_a_script(tmp_path, fresh_python):
     config = hand_dataset_config(tmp_path)
     out = tmp_path / "tables" / "t.md"

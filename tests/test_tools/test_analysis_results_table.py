@@ -2,12 +2,10 @@
 tests/test_analysis/test_results_table.py)."""
 
 import numpy as np
-import pytest
 from analysis_data import ONE_WRONG, PERFECT, fake_work_dir, run_analysis_tool
 from PIL import Image
 
 
-@pytest.mark.slow
 def test_runs_as_a_script(tmp_path, fresh_python):
     a = fake_work_dir(tmp_path, "a", [PERFECT])
     b = fake_work_dir(tmp_path, "b", [ONE_WRONG], with_prop=False)

@@ -60,7 +60,6 @@ def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
         assert set(archive.namelist()) == {p.name for p in images["test"]}
 
 
-@pytest.mark.slow
 def test_checkpoint_with_other_class_count_is_one_line(tree, tiny, tmp_path: Path, fresh_python):
     root, _ = tree
     config, checkpoint = tiny

@@ -24,7 +24,6 @@ def _run(fresh_python, args, cwd):
     return fresh_python.run(TOOL, *args, cwd=cwd, env=env)
 
 
-@pytest.mark.slow
 def test_summary_only_reproduces_the_camvid_summary(tmp_path, fresh_python):
     pytest.importorskip("matplotlib")
     out = tmp_path / "camvid"
@@ -40,7 +39,6 @@ def test_summary_only_reproduces_the_camvid_summary(tmp_path, fresh_python):
     assert "[compare_losses] finished 0, skipped 0, failed 0" in proc.stdout
 
 
-@pytest.mark.slow
 def test_missing_data_root_is_one_clear_error(tmp_path, fresh_python):
     missing = tmp_path / "no_camvid"
     args = ["--config", CAMVID, "--losses", "ce", "ce-l1", "--iters", "5"]
@@ -54,7 +52,6 @@ def test_missing_data_root_is_one_clear_error(tmp_path, fresh_python):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
 def test_split_without_annotations_and_unknown_loss(tmp_path, fresh_python):
     data = generate_synthetic_streets(tmp_path / "d", num_train=1, num_val=1, height=64, width=128)
     shutil.rmtree(data / "ann_dir" / "val")

@@ -81,7 +81,6 @@ def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path, fresh_pyt
     assert 0.0 <= metrics["mIoU"] <= 100.0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", ["closed_port", "wrong_classes"])
 def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path, fresh_python):
     _, base = served

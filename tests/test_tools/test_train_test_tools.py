@@ -156,7 +156,6 @@ def test_train_test_resume_round_trip(data_root, tmp_path, fresh_python):
     assert ckpt["message_hub"]["runtime_info"]["iter"] == ref["message_hub"]["runtime_info"]["iter"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, expected",
     [
