@@ -16,11 +16,12 @@ import os
 import pytest
 import torch
 from config_loading import memoized_formatting, memoized_metafiles
-from fresh_processes import FreshProcesses
+from fresh_processes import REPO, FreshProcesses
 
 SUITE_THREADS = 1
 SUITE_ENV = {"OMP_NUM_THREADS": str(SUITE_THREADS), "MKL_NUM_THREADS": str(SUITE_THREADS)}
 _SAVED = pytest.StashKey[tuple]()
+_START_ENV = pytest.StashKey[dict]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     torch.set_num_threads(SUITE_THREADS)
     os.environ.update(SUITE_ENV)
+    config.stash[_START_ENV] = dict(os.environ)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -66,9 +68,13 @@ def _fast_config_lookup_and_printing():
 
 
 @pytest.fixture(scope="session")
-def fresh_python(tmp_path_factory: pytest.TempPathFactory):
+def fresh_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Runs ``python script args`` / ``python -c code`` in fresh processes forked from one
-    interpreter that has imported torch, mmengine and mmseg (``fresh_processes``)."""
-    server = FreshProcesses(tmp_path_factory.mktemp("fresh_python"))
+    interpreter that has imported torch, mmengine and mmseg (``fresh_processes``). The server
+    starts with the environment of the session's start (whatever a test changed since), the
+    repository first on ``PYTHONPATH``."""
+    env = dict(request.config.stash[_START_ENV])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    server = FreshProcesses(tmp_path_factory.mktemp("fresh_python"), env=env)
     yield server
     server.close()
