@@ -1,10 +1,10 @@
 """Faster loading and printing of configs, for the tests.
 
 For every ``mmseg::`` base, mmengine 0.10.7 re-reads all ~200 metafiles of mmseg
-(``_get_cfg_metainfo``), about 0.5 s each time. :func:`memoized_metafiles` memoizes that YAML
-reading (the files are read-only package data), so a config loads in ~0.1 s instead of ~2 s.
+(``_get_cfg_metainfo``). :func:`memoized_metafiles` memoizes that YAML reading (the files are
+read-only package data).
 
-``Config.pretty_text`` formats the config's text with yapf, a second or more for a full config;
+``Config.pretty_text`` formats the config's text with yapf, which is slow for a full config;
 mmengine's Runner asks for it when it starts (the log), when it dumps the config and at every
 checkpoint (the checkpoint's meta), each time for the same text. :func:`memoized_formatting`
 formats each distinct text once; the results are the same strings.
