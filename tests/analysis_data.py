@@ -2,13 +2,12 @@
 and of ``tools/analysis/``."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from fresh_processes import FreshProcesses, FreshResult
 from mmengine.evaluator import Evaluator
 from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
@@ -105,16 +104,9 @@ def fake_work_dir(
     return str(root / name)
 
 
-def run_analysis_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+def run_analysis_tool(fresh_python: FreshProcesses, tool: str, *args: str) -> FreshResult:
     """Run ``python tools/analysis/<tool>.py args`` from the repository root, the repository on
-    ``PYTHONPATH``; stdout and stderr captured as text."""
+    ``PYTHONPATH``, in a fresh process of ``fresh_python``; stdout and stderr captured."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, f"tools/analysis/{tool}.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return fresh_python.run(f"tools/analysis/{tool}.py", *args, cwd=REPO, env=env, timeout=120)

@@ -1,13 +1,55 @@
-"""Suite-wide checks. Shared data: see ``shared_data.require_shared_data``."""
+"""Suite-wide settings and checks. Shared data: see ``shared_data.require_shared_data``.
+
+The whole session runs with one torch intra-op thread (:data:`SUITE_THREADS`), set when pytest
+starts and restored when it ends: the tests' tensors are small, and on a shared machine extra
+threads only contend for the cores. The processes that tests start (the tools, torchrun ranks,
+``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
+session's environment for the same reason; a test that needs another value passes its own.
+mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
+and its yapf formatting of a config text runs once per text (``config_loading``).
+"""
+
+from __future__ import annotations
+
+import os
 
 import pytest
 import torch
+from config_loading import memoized_formatting, memoized_metafiles
+from fresh_processes import REPO, FreshProcesses
+
+SUITE_THREADS = 1
+SUITE_ENV = {"OMP_NUM_THREADS": str(SUITE_THREADS), "MKL_NUM_THREADS": str(SUITE_THREADS)}
+_SAVED = pytest.StashKey[tuple]()
+_START_ENV = pytest.StashKey[dict]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SAVED] = (
+        torch.get_num_threads(),
+        {name: os.environ.get(name) for name in SUITE_ENV},
+    )
+    torch.set_num_threads(SUITE_THREADS)
+    os.environ.update(SUITE_ENV)
+    config.stash[_START_ENV] = dict(os.environ)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SAVED not in config.stash:
+        return
+    threads, env = config.stash[_SAVED]
+    torch.set_num_threads(threads)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
-def _torch_thread_count_restored(request):
-    """A test that changes torch's intra-op thread count must restore it (later tests would
-    otherwise run with another count than they were measured with)."""
+def _torch_thread_count_restored(request: pytest.FixtureRequest):
+    """A test that changes torch's intra-op thread count must restore it: every test runs with
+    the session's :data:`SUITE_THREADS`."""
     before = torch.get_num_threads()
     yield
     after = torch.get_num_threads()
@@ -17,3 +59,22 @@ def _torch_thread_count_restored(request):
             "without restoring it",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_config_lookup_and_printing():
+    with memoized_metafiles(), memoized_formatting():
+        yield
+
+
+@pytest.fixture(scope="session")
+def fresh_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Runs ``python script args`` / ``python -c code`` in fresh processes forked from one
+    interpreter that has imported torch, mmengine and mmseg (``fresh_processes``). The server
+    starts with the environment of the session's start (whatever a test changed since), the
+    repository first on ``PYTHONPATH``."""
+    env = dict(request.config.stash[_START_ENV])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    server = FreshProcesses(tmp_path_factory.mktemp("fresh_python"), env=env)
+    yield server
+    server.close()

@@ -1,8 +1,6 @@
 """`import mmseg_marginal` registers every component in mmseg's registries, without collisions."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -36,41 +34,30 @@ def test_every_component_is_registered_by_this_package():
             assert cls.__module__.startswith("mmseg_marginal."), (name, cls.__module__)
 
 
-@pytest.mark.slow
-def test_no_name_shadows_an_mmseg_component():
-    code = (
-        "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
-        "from mmseg.utils import register_all_modules\n"
-        "register_all_modules()\n"
-        "regs = (DATASETS, HOOKS, LOOPS, METRICS, MODELS)\n"
-        "before = [dict(r.module_dict) for r in regs]\n"
-        "import mmseg_marginal\n"
-        "for r, old in zip(regs, before):\n"
-        "    for name, cls in old.items():\n"
-        "        assert r.module_dict[name] is cls, name\n"
-        "    for name in set(r.module_dict) - set(old):\n"
-        "        assert r.module_dict[name].__module__.startswith('mmseg_marginal.'), name\n"
-        "print(sum(len(r.module_dict) - len(o) for r, o in zip(regs, before)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert int(out.stdout.strip().splitlines()[-1]) >= sum(len(v) for v in EXPECTED.values())
+NO_SHADOW_CODE = (
+    "from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS\n"
+    "from mmseg.utils import register_all_modules\n"
+    "register_all_modules()\n"
+    "regs = (DATASETS, HOOKS, LOOPS, METRICS, MODELS)\n"
+    "before = [dict(r.module_dict) for r in regs]\n"
+    "import mmseg_marginal\n"
+    "for r, old in zip(regs, before):\n"
+    "    for name, cls in old.items():\n"
+    "        assert r.module_dict[name] is cls, name\n"
+    "    for name in set(r.module_dict) - set(old):\n"
+    "        assert r.module_dict[name].__module__.startswith('mmseg_marginal.'), name\n"
+    "print(sum(len(r.module_dict) - len(o) for r, o in zip(regs, before)))\n"
+)
 
-
-@pytest.mark.slow
-def test_fresh_process_registers_on_import_only():
-    code = (
-        "from mmseg.registry import MODELS, METRICS\n"
-        "import mmseg.models\n"
-        "assert MODELS.get('CEMarginalLoss') is None\n"
-        "import mmseg_marginal\n"
-        "assert MODELS.get('CEMarginalLoss') is not None\n"
-        "assert METRICS.get('ProportionMetric') is not None\n"
-        "print('ok')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-
+REGISTERS_ON_IMPORT_CODE = (
+    "from mmseg.registry import MODELS, METRICS\n"
+    "import mmseg.models\n"
+    "assert MODELS.get('CEMarginalLoss') is None\n"
+    "import mmseg_marginal\n"
+    "assert MODELS.get('CEMarginalLoss') is not None\n"
+    "assert METRICS.get('ProportionMetric') is not None\n"
+    "print('ok')\n"
+)
 
 CUSTOM_IMPORTS_CONFIG = """\
 custom_imports = dict(imports=["mmseg_marginal"], allow_failed_imports=False)
@@ -103,15 +90,34 @@ print(json.dumps(dict(
 """
 
 
-@pytest.mark.slow
-def test_custom_imports_in_a_config_file_builds_our_loss(tmp_path):
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory, fresh_python) -> dict:
+    """Each script of this module run in its own fresh process (``mmseg_marginal`` not yet
+    imported; mmseg's registries as mmseg alone fills them)."""
+    cfg_file = tmp_path_factory.mktemp("registration") / "loss_cfg.py"
+    cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
+    return {
+        "no_shadow": fresh_python.run(code=NO_SHADOW_CODE),
+        "registers_on_import": fresh_python.run(code=REGISTERS_ON_IMPORT_CODE),
+        "custom_imports": fresh_python.run(None, cfg_file, code=CUSTOM_IMPORTS_CODE),
+    }
+
+
+def test_no_name_shadows_an_mmseg_component(fresh):
+    out = fresh["no_shadow"]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= sum(len(v) for v in EXPECTED.values())
+
+
+def test_fresh_process_registers_on_import_only(fresh):
+    out = fresh["registers_on_import"]
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_custom_imports_in_a_config_file_builds_our_loss(fresh):
     """A stock mmseg set-up (``Config.fromfile`` with ``custom_imports``, then mmseg's registry
     under the default scope) in a fresh process builds the loss with the config's arguments."""
-    cfg_file = tmp_path / "loss_cfg.py"
-    cfg_file.write_text(CUSTOM_IMPORTS_CONFIG)
-    out = subprocess.run(
-        [sys.executable, "-c", CUSTOM_IMPORTS_CODE, str(cfg_file)], capture_output=True, text=True
-    )
+    out = fresh["custom_imports"]
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["cls"] == "mmseg_marginal.losses.ce_marginal.CEMarginalLoss"

@@ -3,8 +3,6 @@ mmengine's ``CheckpointLoader`` / ``load_checkpoint`` and ``tools/test.py``; the
 runs."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -47,16 +45,14 @@ def test_mmengine_checkpoint_loader_refuses(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.slow
-def test_tools_test_refuses_with_one_line(tmp_path):
+def test_tools_test_refuses_with_one_line(tmp_path, fresh_python):
     path, marker = _evil_checkpoint(tmp_path)
     root = make_tiny_dataset(tmp_path / "tiny")
     config = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
     opts = [f"{s}_dataloader.dataset.data_root={root}" for s in ("train", "val", "test")]
-    cmd = [sys.executable, str(REPO / "tools" / "test.py"), str(config), str(path),
-           "--work-dir", str(tmp_path / "work"), "--cfg-options", *opts]  # fmt: skip
+    args = [config, path, "--work-dir", tmp_path / "work", "--cfg-options", *opts]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    proc = fresh_python.run(REPO / "tools" / "test.py", *args, env=env, cwd=REPO, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and f"refusing to load checkpoint {path}" in errors[0], proc.stderr

@@ -3,14 +3,14 @@
 Older torch APIs are simulated on the installed torch: ``torch.load`` defaulting to
 ``weights_only=False`` (torch < 2.6), no ``add_safe_globals`` (torch < 2.4), ``add_safe_globals``
 without ``(object, name)`` tuples (torch 2.4-2.5). The simulation is applied before
-``mmseg_marginal`` is imported, in a fresh interpreter, because the set-up runs at import.
+``mmseg_marginal`` is imported, in a fresh process, because the set-up runs at import: each
+scenario runs in its own fresh process (the ``fresh_python`` fixture: forked from an interpreter
+that has imported torch, mmengine and mmseg, never this package).
 """
 
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -111,35 +111,44 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def run_scenario(scenario: str, tmp_path: Path, **env_extra: str) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "MMSEG_MARGINAL_SAFE_LOAD")
-    }
+SCENARIOS = {
+    # name: (simulated torch, environment at start)
+    "current": ("current", {}),
+    "no_tuples": ("no_tuples", {}),
+    "torch_2.5": ("torch_2.5", {}),
+    "torch_2.3": ("torch_2.3", {}),
+    "torch_switch": ("current", {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}),
+    "package_switch": ("current", {"MMSEG_MARGINAL_SAFE_LOAD": "0"}),
+}
+
+
+@pytest.fixture(scope="module")
+def scenario_results(tmp_path_factory, fresh_python) -> dict:
+    """The driver's result of every scenario, each in its own fresh process."""
+    root = tmp_path_factory.mktemp("torch_versions")
+    switches = ("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "MMSEG_MARGINAL_SAFE_LOAD")
+    env = {k: v for k, v in os.environ.items() if k not in switches}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.update(env_extra)
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, scenario, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    results = {}
+    for name, (simulated, env_extra) in SCENARIOS.items():
+        (root / name).mkdir()
+        proc = fresh_python.run(
+            None, simulated, root / name, code=DRIVER, env={**env, **env_extra}, timeout=300
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        assert proc.returncode == 0 and lines, name + proc.stdout[-2000:] + proc.stderr[-3000:]
+        results[name] = json.loads(lines[-1][len("RESULT ") :])
+    return results
 
 
 ROUND_TRIP = {"ok": ["HistoryBuffer", 0.375, 0.25, 7]}
 NAMESPACE = {"ok": {"lr": 0.1}}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["current", "no_tuples"])
-def test_fix_active_where_torch_defaults_to_weights_only(scenario, tmp_path):
+def test_fix_active_where_torch_defaults_to_weights_only(scenario, scenario_results):
     """torch >= 2.6, and a torch whose add_safe_globals takes no tuples: allow-list applied."""
-    out = run_scenario(scenario, tmp_path)
+    out = scenario_results[scenario]
     assert out["setup"]["allow_list"] and out["setup"]["local_loader"]
     assert out["local_loader"] == "load_from_local_safe"
     assert not out["passed_tuple"]  # only plain entries: the form every add_safe_globals takes
@@ -155,11 +164,10 @@ def test_fix_active_where_torch_defaults_to_weights_only(scenario, tmp_path):
     assert out["foreign_torch_switch"] == NAMESPACE
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["torch_2.5", "torch_2.3"])
-def test_nothing_changed_where_torch_does_not_default_to_weights_only(scenario, tmp_path):
+def test_nothing_changed_where_torch_does_not_default_to_weights_only(scenario, scenario_results):
     """torch < 2.6 (with and without add_safe_globals): import works, mmengine's loader stays."""
-    out = run_scenario(scenario, tmp_path)
+    out = scenario_results[scenario]
     assert out["setup"]["allow_list"] is False and out["setup"]["local_loader"] is False
     assert "weights_only" in out["setup"]["reason"] or "add_safe_globals" in out["setup"]["reason"]
     assert out["local_loader"] == "load_from_local"  # mmengine's own
@@ -171,18 +179,16 @@ def test_nothing_changed_where_torch_does_not_default_to_weights_only(scenario, 
     assert out["foreign"] == NAMESPACE
 
 
-@pytest.mark.slow
-def test_torch_switch_at_import_keeps_torch_behaviour(tmp_path):
-    out = run_scenario("current", tmp_path, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
+def test_torch_switch_at_import_keeps_torch_behaviour(scenario_results):
+    out = scenario_results["torch_switch"]
     assert out["setup"]["allow_list"] is False
     assert out["local_loader"] == "load_from_local"
     assert out["round_trip"] == ROUND_TRIP
     assert out["foreign"] == NAMESPACE  # a trusted checkpoint with an argparse.Namespace
 
 
-@pytest.mark.slow
-def test_package_switch_leaves_torch_and_mmengine_alone(tmp_path):
-    out = run_scenario("current", tmp_path, MMSEG_MARGINAL_SAFE_LOAD="0")
+def test_package_switch_leaves_torch_and_mmengine_alone(scenario_results):
+    out = scenario_results["package_switch"]
     assert out["setup"] == {
         "allow_list": False,
         "local_loader": False,

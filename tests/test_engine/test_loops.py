@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.dataset import DefaultSampler, InfiniteSampler
 from mmengine.hooks import Hook
@@ -112,22 +111,21 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny_loop"), num_train=5, num_val=1)
 
 
-@pytest.fixture
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory) -> dict:
+    """The images of each iteration of one uninterrupted 7-iteration run (mmengine's loop),
+    the reference of the resumed runs below."""
+    full, _ = run(data_root, tmp_path_factory.mktemp("full"), "full", 7, "IterBasedTrainLoop")
+    assert sorted(full) == list(range(7))
+    return full
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(
-    data_root, tmp_path, workers, one_torch_thread
+    data_root, tmp_path, workers, uninterrupted
 ):
-    full, _ = run(data_root, tmp_path / "full", f"full{workers}", 7, "IterBasedTrainLoop")
-    assert sorted(full) == list(range(7))
-
+    full = uninterrupted
     loop = "FastResumeIterBasedTrainLoop"
     first, _ = run(data_root, tmp_path / "run", f"first{workers}", 3, loop, workers=workers)
     assert first == {i: full[i] for i in (0, 1, 2)}  # from scratch it is IterBasedTrainLoop
@@ -141,12 +139,11 @@ def test_fast_resume_trains_on_the_batches_of_an_uninterrupted_run(
 
 
 @pytest.mark.slow
-def test_resume_with_mmengine_loop_loads_the_skipped_batches(data_root, tmp_path):
+def test_resume_with_mmengine_loop_loads_the_skipped_batches(data_root, tmp_path, uninterrupted):
     # The baseline the fast loop improves on: same order, 3 extra batches prepared.
-    full, _ = run(data_root, tmp_path / "full", "base_full", 7, "IterBasedTrainLoop")
     run(data_root, tmp_path / "run", "base_first", 3, "IterBasedTrainLoop")
     resumed, loaded = run(
         data_root, tmp_path / "run", "base_resumed", 7, "IterBasedTrainLoop", resume=True
     )
-    assert resumed == {i: full[i] for i in (3, 4, 5, 6)}
+    assert resumed == {i: uninterrupted[i] for i in (3, 4, 5, 6)}
     assert len(loaded) == 7 * 2

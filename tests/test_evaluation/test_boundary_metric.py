@@ -263,7 +263,6 @@ def _worker(rank, world_size, port, out):
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_processes_equal_one(tmp_path):
     """Two gloo ranks give exactly the single-process values and per-image records."""
     single = METRICS.build(dict(type="BoundaryMetric"))
@@ -274,7 +273,10 @@ def test_two_processes_equal_one(tmp_path):
     check(one)
 
     out = str(tmp_path / "metrics")
-    context = mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=False)
+    # the ranks are forked from this process: no interpreter start-up, the same code
+    context = mp.start_processes(
+        _worker, args=(2, _free_port(), out), nprocs=2, join=False, start_method="fork"
+    )
     deadline = time.monotonic() + 120
     while not context.join(timeout=5):
         if time.monotonic() > deadline:

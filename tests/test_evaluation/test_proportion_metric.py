@@ -185,11 +185,13 @@ def _worker(rank, world_size, port, out):
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_processes(tmp_path):
     """Two gloo ranks with one image each give the single-process, hand-computed values."""
     out = str(tmp_path / "metrics")
-    mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+    # the ranks are forked from this process: no interpreter start-up, the same code
+    mp.start_processes(
+        _worker, args=(2, _free_port(), out), nprocs=2, join=True, start_method="fork"
+    )
     for rank in range(2):
         results = torch.load(f"{out}.{rank}")
         check(results["valid"], EXPECTED_VALID)

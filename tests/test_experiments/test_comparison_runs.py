@@ -1,6 +1,9 @@
 """mmseg_marginal.experiments.run_comparison end to end: results, skips, failures, resume."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,33 @@ TINY = {
     "test_dataloader.persistent_workers": False,
     "default_hooks.logger.interval": 1,
 }
+
+
+RUN_MODULE = [sys.executable, "-m", "mmseg_marginal.experiments.worker"]
+RUN_CODE = (
+    "import runpy\n"
+    "runpy.run_module('mmseg_marginal.experiments.worker', run_name='__main__', alter_sys=True)\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_fresh_processes(monkeypatch, fresh_python):
+    """``run_comparison`` starts ``python -m mmseg_marginal.experiments.worker JOB RESULT`` for
+    each run; here that command runs in a fresh process of ``fresh_python`` (same arguments,
+    environment and working directory, its output passed on, its exit status returned).
+    tests/test_tools/test_demo.py runs the comparison with real interpreters."""
+    real_call = subprocess.call
+
+    def call(cmd, *args, **kwargs):
+        if args or kwargs or list(cmd[:3]) != RUN_MODULE:
+            return real_call(cmd, *args, **kwargs)
+        env = dict(os.environ)
+        proc = fresh_python.run(None, *cmd[3:], code=RUN_CODE, env=env, cwd=os.getcwd())
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+
+    monkeypatch.setattr(subprocess, "call", call)
 
 
 def _read(out, name):

@@ -1,7 +1,6 @@
 """A feature whose optional package is missing says which extra to install, in one line."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -52,8 +51,9 @@ def test_explain_follows_mmengines_reraise():
     assert explain_import_error(ModuleNotFoundError("x", name="yaml"), "c") is None
 
 
-def run_blocked(blocked: str, script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a tool as ``python script args`` with the package ``blocked`` made unimportable.
+def run_blocked(fresh_python, blocked: str, script: Path, *args: str):
+    """Run a tool as ``python script args`` with the package ``blocked`` made unimportable, in
+    a fresh process of ``fresh_python``.
 
     As ``python script`` does, the script's folder comes first on the import path (here through
     ``PYTHONPATH``), then the repository.
@@ -66,14 +66,12 @@ def run_blocked(blocked: str, script: Path, *args: str) -> subprocess.CompletedP
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(script.parent), str(REPO), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
-    )
+    return fresh_python.run(code=code, env=env, cwd=REPO, timeout=300)
 
 
-@pytest.mark.slow
-def test_plot_tool_without_matplotlib(tmp_path):
+def test_plot_tool_without_matplotlib(tmp_path, fresh_python):
     proc = run_blocked(
+        fresh_python,
         "matplotlib",
         REPO / "tools" / "analysis" / "plot_penalties.py",
         "--out",
@@ -88,14 +86,18 @@ def test_plot_tool_without_matplotlib(tmp_path):
     assert not (tmp_path / "p.png").exists()
 
 
-@pytest.mark.slow
-def test_train_tool_with_an_mmpretrain_config_without_mmpretrain(tmp_path):
+def test_train_tool_with_an_mmpretrain_config_without_mmpretrain(tmp_path, fresh_python):
     config = (
         REPO
         / "configs/fpn_marginal/fpn_convnext-t-in1k-pre_4xb2-37.2k_cityscapes-512x1024_ce-l1.py"
     )
     proc = run_blocked(
-        "mmpretrain", REPO / "tools" / "train.py", str(config), "--work-dir", str(tmp_path)
+        fresh_python,
+        "mmpretrain",
+        REPO / "tools" / "train.py",
+        str(config),
+        "--work-dir",
+        str(tmp_path),
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

@@ -2,16 +2,14 @@
 tests/test_analysis/test_penalty_curves.py)."""
 
 import numpy as np
-import pytest
 from analysis_data import run_analysis_tool
 from PIL import Image
 
 
-@pytest.mark.slow
-def test_runs_as_a_script(tmp_path):
+def test_runs_as_a_script(tmp_path, fresh_python):
     out = tmp_path / "fig" / "pen.png"
     proc = run_analysis_tool(
-        "plot_penalties", "--gt-prop", "0.1", "--out", str(out), "--num", "201"
+        fresh_python, "plot_penalties", "--gt-prop", "0.1", "--out", str(out), "--num", "201"
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
@@ -25,7 +23,7 @@ def test_runs_as_a_script(tmp_path):
         assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
         assert np.asarray(image.convert("L")).std() > 5  # something was drawn
     # an error is one line on stderr
-    proc = run_analysis_tool("plot_penalties", "--gt-prop", "1.5")
+    proc = run_analysis_tool(fresh_python, "plot_penalties", "--gt-prop", "1.5")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: the ground-truth proportion must be in (0, 1), got 1.5"

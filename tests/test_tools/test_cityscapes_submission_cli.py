@@ -60,12 +60,13 @@ def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
         assert set(archive.namelist()) == {p.name for p in images["test"]}
 
 
-@pytest.mark.slow
-def test_checkpoint_with_other_class_count_is_one_line(tree, tiny, tmp_path: Path):
+def test_checkpoint_with_other_class_count_is_one_line(tree, tiny, tmp_path: Path, fresh_python):
     root, _ = tree
     config, checkpoint = tiny
     other = write_fewer_classes_checkpoint(checkpoint, 11, tmp_path / "camvid11.pth")
-    proc = run([sys.executable, TOOL, config, other, "--out", tmp_path / "o", "--data-root", root])
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    args = [config, other, "--out", tmp_path / "o", "--data-root", root]
+    proc = fresh_python.run(TOOL, *args, cwd=REPO, env=env)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, proc.stderr[-2000:]

@@ -3,8 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,24 +17,22 @@ CONFIG = str(
 )
 
 
-def _run(args, cwd):
+def _run(fresh_python, args, cwd):
+    """``python tools/compare_losses.py args`` in a fresh process of ``fresh_python``."""
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     )
-    return subprocess.run(
-        [sys.executable, str(TOOL)] + args, capture_output=True, text=True, cwd=cwd, env=env
-    )
+    return fresh_python.run(TOOL, *args, cwd=cwd, env=env)
 
 
-@pytest.mark.slow
-def test_summary_only_reproduces_the_camvid_summary(tmp_path):
+def test_summary_only_reproduces_the_camvid_summary(tmp_path, fresh_python):
     pytest.importorskip("matplotlib")
     out = tmp_path / "camvid"
     shutil.copytree(REPO / "results" / "camvid", out)
     (out / "summary.md").unlink()
     args = ["--config", CAMVID, "--losses", "ce", "ce-l1", "ce-kl", "logdice-ce"]
     args += ["--seeds", "0", "1", "2", "--iters", "8000", "--out", str(out), "--summary-only"]
-    proc = _run(args, REPO)
+    proc = _run(fresh_python, args, REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = (REPO / "results" / "camvid" / "summary.md").read_text()
     assert (out / "summary.md").read_text() == expected
@@ -44,12 +40,11 @@ def test_summary_only_reproduces_the_camvid_summary(tmp_path):
     assert "[compare_losses] finished 0, skipped 0, failed 0" in proc.stdout
 
 
-@pytest.mark.slow
-def test_missing_data_root_is_one_clear_error(tmp_path):
+def test_missing_data_root_is_one_clear_error(tmp_path, fresh_python):
     missing = tmp_path / "no_camvid"
     args = ["--config", CAMVID, "--losses", "ce", "ce-l1", "--iters", "5"]
     args += ["--out", str(tmp_path / "out"), "--data-root", str(missing)]
-    proc = _run(args, tmp_path)
+    proc = _run(fresh_python, args, tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"compare_losses: error: image folder not found: {missing}/train "
@@ -58,15 +53,18 @@ def test_missing_data_root_is_one_clear_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_split_without_annotations_and_unknown_loss(tmp_path):
+def test_split_without_annotations_and_unknown_loss(tmp_path, fresh_python):
     data = generate_synthetic_streets(tmp_path / "d", num_train=1, num_val=1, height=64, width=128)
     shutil.rmtree(data / "ann_dir" / "val")
     args = ["--config", CONFIG, "--losses", "ce", "--iters", "5", "--out", str(tmp_path / "o")]
-    proc = _run(args + ["--data-root", str(data)], tmp_path)
+    proc = _run(fresh_python, args + ["--data-root", str(data)], tmp_path)
     assert proc.returncode == 2
     assert f"annotation folder not found: {data}/ann_dir/val" in proc.stderr
-    proc = _run(["--config", CONFIG, "--losses", "nope", "--iters", "5", "--out", "o"], tmp_path)
+    proc = _run(
+        fresh_python,
+        ["--config", CONFIG, "--losses", "nope", "--iters", "5", "--out", "o"],
+        tmp_path,
+    )
     assert proc.returncode == 2
     assert "compare_losses: error: unknown loss 'nope': no config <stem>_nope.py" in proc.stderr
     assert "use one of ['ce', 'ce-l1', 'logdice']" in proc.stderr

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -22,13 +20,11 @@ def _env():
 
 
 @pytest.mark.slow
-def test_demo_trains_three_losses_prints_the_table_and_the_png_path(tmp_path):
+def test_demo_trains_three_losses_prints_the_table_and_the_png_path(tmp_path, fresh_python):
     data, work = tmp_path / "data", tmp_path / "work"
-    cmd = [sys.executable, str(TOOL), "--iters", "3", "--data-root", str(data)]
-    cmd += ["--work-dir", str(work), "--num-train", "4", "--num-val", "2", "--batch-size", "2"]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=tmp_path, timeout=900, env=_env()
-    )
+    args = ["--iters", "3", "--data-root", str(data), "--work-dir", str(work)]
+    args += ["--num-train", "4", "--num-val", "2", "--batch-size", "2"]
+    proc = fresh_python.run(TOOL, *args, cwd=tmp_path, timeout=900, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert f"generating 4+2 vessel images in {data}" in out
@@ -79,11 +75,10 @@ def test_demo_trains_three_losses_prints_the_table_and_the_png_path(tmp_path):
         (["--num-train", "0"], "demo: error: num_train must be in [1, 1000000], got 0"),
     ],
 )
-def test_demo_bad_input_is_one_clear_error(tmp_path, args, message):
+def test_demo_bad_input_is_one_clear_error(tmp_path, args, message, fresh_python):
     data = tmp_path / "data"
-    cmd = [sys.executable, str(TOOL)] + args
-    cmd += ["--data-root", str(data), "--work-dir", str(tmp_path / "w")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=_env())
+    args = args + ["--data-root", str(data), "--work-dir", str(tmp_path / "w")]
+    proc = fresh_python.run(TOOL, *args, cwd=tmp_path, env=_env())
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == message
     assert not (tmp_path / "w").exists()

@@ -7,8 +7,6 @@ a real checkpoint of the tiny test model; a closed port stands for a URL that do
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,12 +47,12 @@ def data_root(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
-def run_tool(tool: str, *args, torch_home: Path, **extra_env: str) -> subprocess.CompletedProcess:
+def run_tool(fresh_python, tool: str, *args, torch_home: Path, **extra_env: str):
+    """``python tools/<tool> args`` in a fresh process of ``fresh_python``."""
     env = dict(os.environ, **extra_env)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env["TORCH_HOME"] = str(torch_home)  # mmengine downloads into torch hub's cache
-    cmd = [sys.executable, str(REPO / "tools" / tool), *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    return fresh_python.run(REPO / "tools" / tool, *args, env=env, cwd=REPO, timeout=600)
 
 
 def data_options(root: Path) -> list:
@@ -62,10 +60,11 @@ def data_options(root: Path) -> list:
 
 
 @pytest.mark.slow
-def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
+def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path, fresh_python):
     _, base = served
     url = f"{base}/tiny.pth"
     proc = run_tool(
+        fresh_python,
         "test.py",
         CONFIG,
         url,
@@ -85,9 +84,8 @@ def test_test_tool_takes_a_checkpoint_url(served, data_root, tmp_path):
     assert 0.0 <= metrics["mIoU"] <= 100.0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", ["closed_port", "wrong_classes"])
-def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
+def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path, fresh_python):
     _, base = served
     if case == "closed_port":
         url = closed_port_url("tiny.pth")
@@ -96,6 +94,7 @@ def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
         url = f"{base}/seven.pth"
         expected = f"error: {url} predicts 7 classes"
     proc = run_tool(
+        fresh_python,
         "test.py",
         CONFIG,
         url,
@@ -112,10 +111,11 @@ def test_test_tool_url_errors_are_one_line(case, served, data_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_tool_load_from_url(served, data_root, tmp_path):
+def test_train_tool_load_from_url(served, data_root, tmp_path, fresh_python):
     _, base = served
     url = f"{base}/tiny.pth"
     proc = run_tool(
+        fresh_python,
         "train.py",
         CONFIG,
         "--work-dir",
@@ -136,13 +136,15 @@ def test_train_tool_load_from_url(served, data_root, tmp_path):
 
 @pytest.mark.slow
 def test_test_tool_refuses_a_namespace_checkpoint_url_and_loads_it_with_the_opt_out(
-    served, data_root, tmp_path
+    served, data_root, tmp_path, fresh_python
 ):
     """The allow-list of local checkpoints holds for URLs; torch's switch opts out for both."""
     _, base = served
     url = f"{base}/tiny_ns.pth"
     args = ["test.py", CONFIG, url, "--cfg-options", *data_options(data_root)]
-    proc = run_tool(*args, "--work-dir", tmp_path / "w1", torch_home=tmp_path / "home")
+    proc = run_tool(
+        fresh_python, *args, "--work-dir", tmp_path / "w1", torch_home=tmp_path / "home"
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
@@ -152,6 +154,7 @@ def test_test_tool_refuses_a_namespace_checkpoint_url_and_loads_it_with_the_opt_
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1" in errors[0]
 
     proc = run_tool(
+        fresh_python,
         *args,
         "--work-dir",
         tmp_path / "w2",

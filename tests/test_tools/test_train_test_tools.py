@@ -32,7 +32,9 @@ def data_options(root: Path) -> list:
     ]
 
 
-def run_tool(*args, env_extra=None, check=True) -> subprocess.CompletedProcess:
+def run_tool(fresh_python, *args, env_extra=None, check=True):
+    """``python tools/x.py args`` (in a fresh process of ``fresh_python``) or ``bash
+    tools/x.sh args`` (a subprocess), with ``tests/data`` on the import path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests" / "data"), env.get("PYTHONPATH", "")])
     # the launchers call `torchrun` and `python` from PATH: those of this interpreter's venv
@@ -40,10 +42,11 @@ def run_tool(*args, env_extra=None, check=True) -> subprocess.CompletedProcess:
     env.update(env_extra or {})
     cmd = [str(a) for a in args]
     if cmd[0].endswith(".py"):
-        cmd = [sys.executable] + cmd
+        proc = fresh_python.run(*cmd, env=env, cwd=REPO, timeout=600)
     else:
-        cmd = ["bash"] + cmd
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+        proc = subprocess.run(
+            ["bash"] + cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+        )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -87,18 +90,19 @@ def expected_miou(config: Path, checkpoint: Path, root: Path) -> tuple:
 
 
 @pytest.mark.slow
-def test_train_test_resume_round_trip(data_root, tmp_path):
+def test_train_test_resume_round_trip(data_root, tmp_path, fresh_python):
     work = tmp_path / "work"
     train = REPO / "tools" / "train.py"
     # seeded and without dropout, so that a resumed run can be compared with an uninterrupted one
     seeded = ["randomness.seed=0", "model.decode_head.dropout_ratio=0"]
-    run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root), *seeded)
+    run_tool(fresh_python, train, CONFIG, "--work-dir", work, *data_options(data_root), *seeded)
     assert {p.name for p in work.glob("*.pth")} == {"iter_2.pth", "iter_4.pth"}
     first = {name: digest(work / name) for name in ("iter_2.pth", "iter_4.pth")}
 
     # The checkpoint loads with weights_only=True (torch >= 2.6 default) in tools/test.py.
     test_work = tmp_path / "test"
     run_tool(
+        fresh_python,
         REPO / "tools" / "test.py",
         CONFIG,
         work / "iter_4.pth",
@@ -113,14 +117,16 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     )
 
     # A new run in the same work dir is refused and leaves the checkpoints untouched.
-    refused = run_tool(train, CONFIG, "--work-dir", work, *data_options(data_root), check=False)
+    refused = run_tool(
+        fresh_python, train, CONFIG, "--work-dir", work, *data_options(data_root), check=False
+    )
     assert refused.returncode == 1
     assert "already holds checkpoints" in refused.stderr and str(work) in refused.stderr
     assert {name: digest(work / name) for name in first} == first
 
     # --resume continues from iteration 4 with the optimizer and message hub restored.
     opts = data_options(data_root) + ["train_cfg.max_iters=6"] + seeded
-    resumed = run_tool(train, CONFIG, "--work-dir", work, "--resume", *opts)
+    resumed = run_tool(fresh_python, train, CONFIG, "--work-dir", work, "--resume", *opts)
     log = resumed.stdout + resumed.stderr
     assert "resumed epoch: 0, iter: 4" in log
     assert "Iter(train) [5/6]" in log and "Iter(train) [1/6]" not in log
@@ -132,7 +138,7 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     # ... and ends where an uninterrupted 6-iteration run ends: weights, optimizer state and
     # the message hub's loss history
     straight = tmp_path / "straight"
-    run_tool(train, CONFIG, "--work-dir", straight, *opts)
+    run_tool(fresh_python, train, CONFIG, "--work-dir", straight, *opts)
     ref = load_from_local_safe(str(straight / "iter_6.pth"))
     assert ckpt["state_dict"].keys() == ref["state_dict"].keys()
     for name, value in ref["state_dict"].items():
@@ -150,7 +156,6 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
     assert ckpt["message_hub"]["runtime_info"]["iter"] == ref["message_hub"]["runtime_info"]["iter"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -161,7 +166,7 @@ def test_train_test_resume_round_trip(data_root, tmp_path):
         ("wrong_classes_checkpoint", "predicts 7 classes"),
     ],
 )
-def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
+def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path, fresh_python):
     opts = data_options(data_root)
     if case == "unknown_loss":
         args = [
@@ -190,7 +195,7 @@ def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
                 {"state_dict": {"decode_head.conv_seg.weight": torch.zeros(7, 32, 1, 1)}}, ckpt
             )
         args = [REPO / "tools" / "test.py", CONFIG, ckpt, "--work-dir", tmp_path, *opts]
-    proc = run_tool(*args, check=False)
+    proc = run_tool(fresh_python, *args, check=False)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
@@ -199,10 +204,11 @@ def test_bad_input_gives_one_clear_line(case, expected, data_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
+def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path, fresh_python):
     work = tmp_path / "work"
     env = {"PORT": str(free_port())}
     proc = run_tool(
+        fresh_python,
         REPO / "tools" / "dist_train.sh",
         RANKS_CONFIG,
         2,
@@ -233,6 +239,7 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
     test_work = tmp_path / "test"
     env = {"PORT": str(free_port())}
     run_tool(
+        fresh_python,
         REPO / "tools" / "dist_test.sh",
         RANKS_CONFIG,
         varied,
@@ -251,7 +258,7 @@ def test_dist_train_then_dist_test_on_two_processes(data_root, tmp_path):
     metrics = metrics_of_last_run(test_work)
     # the same checkpoint in one process (tools/test.py) gives the same metrics
     single_work = tmp_path / "single"
-    run_tool(REPO / "tools" / "test.py", RANKS_CONFIG, varied, "--work-dir",
+    run_tool(fresh_python, REPO / "tools" / "test.py", RANKS_CONFIG, varied, "--work-dir",
              single_work, *data_options(data_root))  # fmt: skip
     single = metrics_of_last_run(single_work)
     assert {k: single[k] for k in ("aAcc", "mIoU", "mAcc")} == {

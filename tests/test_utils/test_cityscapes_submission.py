@@ -42,15 +42,6 @@ REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "configs/fpn_marginal/fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: tiny models run much slower when threads oversubscribe the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("cityscapes")
