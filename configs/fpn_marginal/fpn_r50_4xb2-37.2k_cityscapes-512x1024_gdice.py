@@ -7,7 +7,7 @@ _base_ = "./fpn_r50_4xb2-37.2k_cityscapes-512x1024_ce.py"
 model = dict(
     decode_head=dict(
         loss_decode=dict(
-            _delete_=True, type="GeneralizedDiceLoss", reduction="batch", loss_weight=1.0
+            _delete_=True, type="GeneralizedDiceLoss", pooling="batch", loss_weight=1.0
         )
     )
 )

@@ -16,7 +16,7 @@ model = dict(
             dict(
                 type="ClasswiseDiceLoss",
                 log=False,
-                reduction="batch",
+                pooling="batch",
                 absent="zero",
                 smooth=0.0,
                 eps=1e-7,

@@ -312,7 +312,7 @@ def check_loss_builds(site: LossSite) -> None:
             f"{site.path}: {loss_cls.__name__} cannot be built: {_first_line(exc)}"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - a loss may refuse a value with any error type
-        message = _first_line(exc)
+        message = _first_line(exc).removeprefix(f"{loss_cls.__name__}: ")
         key = _bad_value_key(message, kwargs)
         if key is None:
             raise _error(

@@ -127,10 +127,10 @@ def test_built_losses_are_the_authors_variants(stem: str):
     ]:
         dice = losses(name)[-1]
         assert isinstance(dice, ClasswiseDiceLoss), name
-        got = (dice.log, dice.reduction, dice.absent, dice.smooth, dice.eps, dice.loss_weight)
+        got = (dice.log, dice.pooling, dice.absent, dice.smooth, dice.eps, dice.loss_weight)
         assert got == (log, "batch", "zero", 0.0, 1e-7, weight), name
     (gdice,) = losses("gdice")
-    assert isinstance(gdice, GeneralizedDiceLoss) and gdice.reduction == "batch"
+    assert isinstance(gdice, GeneralizedDiceLoss) and gdice.pooling == "batch"
     _, db = losses("dicebias-ce")
     assert isinstance(db, DiceBiasLoss) and db.class_reduction == "mean" and db.loss_weight == 0.1
     for name in ("ce-kl", "ce-l1"):
@@ -209,4 +209,4 @@ def test_compare_losses_trains_the_losses_of_the_table4_configs():
         loss = [dict(x) for x in loss] if isinstance(loss, (list, tuple)) else loss.to_dict()
         assert run.loss_cfg == loss and "_delete_" not in str(run.loss_cfg), name
     dice = {r.loss: r.loss_cfg for r in runs}["dice"]
-    assert (dice["reduction"], dice["absent"]) == ("batch", "zero")  # the released variant
+    assert (dice["pooling"], dice["absent"]) == ("batch", "zero")  # the released variant

@@ -38,7 +38,7 @@ CITYSCAPES_TRAIN_IMAGES = 2975
 CE = dict(type="CrossEntropyLoss", loss_weight=1.0, avg_non_ignore=True, use_sigmoid=False)
 # the losses of the paper's Table 4 (and GDice, DiceBiasCE) with the weights of the issue, in
 # the variants of the authors' released code
-AUTHORS_DICE = dict(reduction="batch", absent="zero", smooth=0.0, eps=1e-7)
+AUTHORS_DICE = dict(pooling="batch", absent="zero", smooth=0.0, eps=1e-7)
 LOSSES = {
     "ce": [CE],
     "focal": [dict(type="SigmoidFocalLoss", loss_weight=1.0, gamma=2.0)],
@@ -66,7 +66,7 @@ LOSSES = {
             avg_non_ignore=True,
         )
     ],
-    "gdice": [dict(type="GeneralizedDiceLoss", loss_weight=1.0, reduction="batch")],
+    "gdice": [dict(type="GeneralizedDiceLoss", loss_weight=1.0, pooling="batch")],
     "dicebias-ce": [CE, dict(type="DiceBiasLoss", loss_weight=0.1, class_reduction="mean")],
 }
 MMSEG_FPN_CONFIGS = [

@@ -151,11 +151,13 @@ def test_family_recipe_trains_with_the_marginal_term(tmp_path, family):
     assert all(isinstance(m, CEMarginalLoss) for m in modules.values()), modules
     all_marginal = [m for m in model.modules() if isinstance(m, CEMarginalLoss)]
     assert len(all_marginal) == len(set(map(id, modules.values())))
+    for m in all_marginal:  # what MarginalStatsHook does before training
+        m.enable_stats()
 
     data = model.data_preprocessor(_batch(NUM_CLASSES[family], seed=1), True)
     with_term = _loss_step(model, data)
     assert set(marginal_keys) | OTHER_KEYS[family] <= set(with_term), sorted(with_term)
-    penalties = {key: m.last_stats["marginal"].clone() for key, m in modules.items()}
+    penalties = {key: m.last_stats.marginal.clone() for key, m in modules.items()}
     weights = {m: m.marginal_weight for m in all_marginal}
     try:
         for m in all_marginal:

@@ -1,9 +1,9 @@
 """``CEMarginalLoss`` under DistributedDataParallel: 2 CPU processes (gloo), each on half of a
 global batch, give the losses, gradients and weights of a single process.
 
-``target='image'`` (per-image penalties, images averaged; CE averaged over valid pixels, the
+``pooling='image'`` (per-image penalties, images averaged; CE averaged over valid pixels, the
 same number on both ranks) equals the loss of the whole batch in one process. With
-``target='batch'`` each rank pools its own batch (no cross-rank reduction inside the loss), so
+``pooling='batch'`` each rank pools its own batch (no cross-rank reduction inside the loss), so
 DDP's averaged gradient is that of the mean of the two half-batch losses, which differs from
 pooling the whole batch.
 """

@@ -71,13 +71,13 @@ def test_split_without_annotations_and_unknown_loss(tmp_path, fresh_python):
 
 
 @pytest.mark.slow
-def test_the_demo_config_writes_the_demo_data_it_trains_on(tmp_path):
+def test_the_demo_config_writes_the_demo_data_it_trains_on(tmp_path, fresh_python):
     """On the demo's config, with no data at the data root, the tool writes the demo's images
     (200 + 50, seed 0, as ``tools/demo.py``) before training, then trains and tests on them."""
     demo = str(REPO / "configs" / "demo" / "unet-s4-c16_1xb8-400_synthetic-vessels-64x64_bce.py")
     args = ["--config", demo, "--losses", "bce", "--iters", "1", "--out", "out"]
     args += ["--data-root", "data/vessels", "--work-root", "work"]
-    proc = _run(args, tmp_path)
+    proc = _run(fresh_python, args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     root = tmp_path / "data" / "vessels"
     assert "[demo] generating 200+50 vessel images in data/vessels (seed 0)" in proc.stdout

@@ -90,7 +90,7 @@ def test_bad_loss_value_names_the_loss_and_its_config_path(tmp_path, roots):
     assert line.startswith(
         "error: model.decode_head.loss_decode[1].temperature=0: LabelMarginalLoss refuses it: "
     )
-    assert "temperature must be > 0" in line
+    assert "temperature must be a finite number > 0" in line
     assert line.endswith("change model.decode_head.loss_decode[1].temperature")
 
 

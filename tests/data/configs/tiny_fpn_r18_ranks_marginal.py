@@ -7,7 +7,7 @@ model = dict(
     decode_head=dict(
         norm_cfg=norm_cfg,
         loss_decode=dict(
-            _delete_=True, type="CEMarginalLoss", penalty="kl", marginal_weight=0.1, target="batch"
+            _delete_=True, type="CEMarginalLoss", penalty="kl", marginal_weight=0.1, pooling="batch"
         ),
     ),
 )
