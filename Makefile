@@ -22,7 +22,7 @@ docs: install
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 test: lint docs
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 test-fast: lint
 	$(PY) -m pytest -m "not slow"
