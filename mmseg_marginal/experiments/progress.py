@@ -110,6 +110,8 @@ class ProgressBar:
         self._first: Optional[tuple] = None  # (time, done) of the first training update
         self._quarter = 0
         self._test_done = False
+        self._train_total: Optional[int] = None  # total of the last training update
+        self._train_finished = False
         self._line = ""
 
     def eta(self, done: int, total: int, now: Optional[float] = None) -> Optional[float]:
@@ -136,8 +138,15 @@ class ProgressBar:
     def update(self, phase: str, done: int, total: int) -> None:
         """Show this progress (see the class docstring for when a line is printed)."""
         now = time.monotonic()
-        if phase == "train" and (self._first is None or done < self._first[1]):
-            self._first = (now, done)
+        if phase == "train":
+            self._train_total = total
+            self._train_finished = done >= total
+            if self._first is None or done < self._first[1]:
+                self._first = (now, done)
+        elif self._train_total is not None and not self._train_finished:
+            # testing starts after the last iteration, which the reader of a progress file can
+            # miss between two polls: the training line is completed first
+            self.update("train", self._train_total, self._train_total)
         text = self.render(phase, done, total, now)
         if self.tty:
             pad = max(len(self._line) - len(text), 0)

@@ -81,6 +81,26 @@ def test_terminal_redraws_one_line_and_a_pipe_gets_quarters():
     assert "ETA" in lines[0] and "ETA" not in lines[2]  # no ETA once training is done
 
 
+def test_training_line_is_completed_when_testing_starts_before_the_last_poll():
+    # a reader polling the progress file can see "train 1/3" and next "test 1/2"
+    pipe = io.StringIO()
+    bar = ProgressBar("run", stream=pipe, tty=False)
+    bar.update("train", 1, 3)
+    bar.update("test", 1, 2)
+    bar.update("test", 2, 2)
+    lines = pipe.getvalue().splitlines()
+    assert [line.split("]")[1].split()[0] for line in lines] == ["1/3", "3/3", "2/2"]
+    assert "[" + "#" * 24 + "] 3/3 100%" in lines[1]
+
+    tty = io.StringIO()
+    bar = ProgressBar("run", stream=tty, tty=True)
+    bar.update("train", 1, 3)
+    bar.update("test", 1, 2)
+    bar.update("test", 2, 2)
+    frames = [frame.split("]")[1].split()[0] for frame in tty.getvalue().split("\r")[1:]]
+    assert frames == ["1/3", "3/3", "1/2", "2/2"]
+
+
 @pytest.mark.slow
 def test_quiet_run_that_fails_prints_the_end_of_its_output(tmp_path, capsys):
     """The run's process fails while building its model: no Runner output on the screen
