@@ -14,7 +14,7 @@ from torch import Tensor
 from .base import SegLoss
 from .inputs import CE_EPS, LossInputs, load_class_weight, non_negative
 from .labels import check_labels
-from .marginal import MarginalMixin, marginal_stats
+from .marginal import MarginalMixin
 
 
 class CEMarginalLoss(MarginalMixin, SegLoss):
@@ -146,23 +146,21 @@ class CEMarginalLoss(MarginalMixin, SegLoss):
 
     def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
         """``CE + marginal_weight * R`` before ``loss_weight``."""
-        st = marginal_stats(
+        if avg_factor is not None:
+            divisor = avg_factor + CE_EPS
+        elif self.avg_non_ignore:
+            divisor = None  # the sum of the class weights of the valid pixels, + CE_EPS
+        elif inp.binary:
+            divisor = float(inp.label.numel())  # mmseg's BCE: a plain mean over all pixels
+        else:
+            divisor = inp.label.numel() + CE_EPS
+        return self._marginal_loss(
             inp,
-            temperature=self.temperature,
-            runner=self.kernels,
+            weight=self.marginal_weight,
             with_ce=True,
             class_weight=self._class_weight(inp),
-            with_argmax=self._stats_wanted(),
+            ce_divisor=divisor,
         )
-        if avg_factor is not None:
-            ce = st.ce_sum / (avg_factor + CE_EPS)
-        elif self.avg_non_ignore:
-            ce = st.ce_sum / (st.ce_denom + CE_EPS)
-        elif inp.binary:
-            ce = st.ce_sum / inp.label.numel()  # mmseg's BCE: a plain mean over all pixels
-        else:
-            ce = st.ce_sum / (inp.label.numel() + CE_EPS)
-        return ce + self.marginal_weight * self._penalty(st, inp)
 
     def pixel_values(self, inp: LossInputs) -> Tensor:
         """Per-pixel CE term ``(B, P)``: ``w_i c_{y_i} (-log softmax(z_i)_{y_i})`` (binary:

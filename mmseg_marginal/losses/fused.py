@@ -197,27 +197,38 @@ def _exp_tau(zs: Tensor, tau: float, lo: float) -> Tensor:
     ``exp(lo)``. For an integer ``tau`` in [1, 32] it is ``exp(zs) ** tau`` (multiplications,
     which inductor fuses with the ``exp`` of the plain softmax into one ``exp`` per element),
     its base clamped so that no product falls into the subnormal range."""
-    if float(tau).is_integer() and 1 <= tau <= 32:
+    if _integer_tau(tau):
         base = torch.exp(zs.clamp_min(lo)).clamp_min(math.exp((lo + 10.0) / tau))
         return base ** int(tau)
     return torch.exp((zs * tau).clamp_min(lo))
 
 
 def _int_power(x: Tensor, n: int) -> Tensor:
-    """``x ** n`` for an integer ``n >= 1`` by repeated squaring (a new tensor; a few
-    multiplications instead of the library's general power)."""
-    result: Optional[Tensor] = None
-    square = x
-    while True:
-        if n & 1:
-            if result is None:
-                result = square.clone() if square is x else square
-            else:
-                result = result.mul_(square)
-        n >>= 1
-        if not n:
-            return result
-        square = square * square
+    """``x ** n`` for an integer ``n >= 1`` by left-to-right binary powering (a new tensor,
+    ``x`` unchanged; one multiplication pass per bit instead of the library's general power)."""
+    result = x.clone() if n == 1 else None
+    for bit in bin(n)[3:]:
+        result = torch.mul(x, x) if result is None else result.mul_(result)
+        if bit == "1":
+            result.mul_(x)
+    return result
+
+
+def _integer_tau(tau: float) -> bool:
+    """Whether ``exp(tau x)`` is computed as ``exp(x) ** tau`` (an integer ``tau`` in
+    [1, 32])."""
+    return float(tau).is_integer() and 1 <= tau <= 32
+
+
+def _class_sums(u: Tensor, w: Tensor) -> Tensor:
+    """``sum_p u[b, k, p] w[b, p]`` ``(B, K)``: one matrix-vector product per image (which
+    the CPU runs several times faster than the batched ``bmm`` of a single column)."""
+    return torch.stack([torch.mv(u[b], w[b]) for b in range(u.shape[0])])
+
+
+def _pixel_dots(u: Tensor, g: Tensor) -> Tensor:
+    """``sum_k g[b, k] u[b, k, p]`` ``(B, 1, P)``."""
+    return torch.bmm(g.unsqueeze(1), u)
 
 
 def _first_argmax(z: Tensor, m: Tensor) -> Tensor:
@@ -257,32 +268,30 @@ def _forward_kernel(
         psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset) * vf.unsqueeze(1)).sum(2)
         lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
     elif keep:
-        # small inputs: keep softmax(tau z) and softmax(z) for backward (no exp there)
+        # small inputs: keep exp(tau (z - max)) and exp(z - max) (unnormalized) for backward,
+        # which rescales them by the per-pixel sums (no exp there)
         zs = torch.sub(z, m)
-        if float(tau).is_integer() and 1 <= tau <= 32:
-            # exp(tau zs) = exp(zs) ** tau by repeated squaring: one exp for both softmaxes
+        if _integer_tau(tau):
+            # exp(tau zs) = exp(zs) ** tau by binary powering: one exp for both softmaxes
             e1 = zs.clamp_min_(lo).exp_()
             s_keep = _int_power(e1.clamp_min(math.exp((lo + 10.0) / tau)), int(tau))
         else:
             s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
             e1 = zs.clamp_min_(lo).exp_() if with_ce else None
-        set_ = s_keep.sum(1, keepdim=True)
-        lset = torch.log(set_)
-        s_keep.div_(set_)
-        psum = (s_keep * vf.unsqueeze(1)).sum(2)
+        set_ = s_keep.sum(1)
+        psum = _class_sums(s_keep, vf / set_)
+        lset = torch.log(set_).unsqueeze(1)
         if with_ce:
             p_keep = e1
-            se1 = p_keep.sum(1, keepdim=True)
-            lse1 = torch.log(se1).squeeze(1)
-            p_keep.div_(se1)
+            lse1 = torch.log(e1.sum(1))
         else:
             lse1 = None
         del zs, e1
     else:
         buf = torch.sub(z, m).mul_(tau).clamp_min_(lo).exp_()  # exp(tau (z - max))
-        set_ = buf.sum(1, keepdim=True)
-        psum = torch.bmm(buf, (vf.unsqueeze(1) / set_).transpose(1, 2)).squeeze(2)
-        lset = torch.log(set_)
+        set_ = buf.sum(1)
+        psum = _class_sums(buf, vf / set_)
+        lset = torch.log(set_).unsqueeze(1)
         if with_ce:
             lse1 = torch.sub(z, m, out=buf).clamp_min_(lo).exp_().sum(1).log_()
         else:
@@ -348,16 +357,20 @@ def _backward_kernel(
             grad = grad + (a * g_ce).unsqueeze(1) * (p - onehot)
         return grad
     if keep:
-        gs = s_keep * g.unsqueeze(2)
-        grad = gs.sub_(s_keep * gs.sum(1, keepdim=True)).mul_(vt)
+        # s = s_keep / set and p = p_keep / se1 (set = exp(lset), se1 = exp(lse1)):
+        # tau v s (G - <G, s>) = (tau v / set) (s_keep G - s_keep <G, s_keep> / set)
+        rs = torch.exp(-lset)
+        grad = torch.mul(s_keep, g.unsqueeze(2))
+        grad.addcmul_(s_keep, _pixel_dots(s_keep, g).mul_(rs).neg_())
+        grad.mul_(vt * rs)
         if with_ce:
             ag = (a * g_ce).unsqueeze(1)
-            grad.addcmul_(p_keep, ag)
+            grad.addcmul_(p_keep, ag * torch.exp(-lse1.unsqueeze(1)))
             grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
         return grad
     # two logits-sized buffers: the gradient and one temporary
     s = torch.sub(z, m).mul_(tau).sub_(lset).clamp_min_(lo).exp_()  # softmax(tau z)
-    t = torch.bmm(g.unsqueeze(1), s)  # (B, 1, P) = <G_b, s_i>
+    t = _pixel_dots(s, g)  # (B, 1, P) = <G_b, s_i>
     grad = torch.mul(s, g.unsqueeze(2))
     grad.sub_(s.mul_(t)).mul_(vt)
     if with_ce:
@@ -396,6 +409,143 @@ def _keeps_softmax(z: Tensor, options: KernelOptions) -> bool:
     return not options.use_compile and z.numel() < LARGE_NUMEL
 
 
+def stats_forward(
+    ctx: Any,
+    z: Tensor,
+    label: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    options: KernelOptions,
+    binary: bool,
+) -> Tuple[Tensor, ...]:
+    """The statistics of :class:`FusedMarginalStats` (``binary=False``, logits ``(B, K, P)``)
+    or :class:`FusedBinaryStats` (``binary=True``, foreground logits ``(B, P)``); saves what
+    :func:`stats_backward` needs on ``ctx``. Shared by the autograd functions that return the
+    statistics and the one that returns a whole marginal loss."""
+    ctx.options = options
+    ctx.binary = binary
+    if binary:
+        return _binary_forward(ctx, z, label, cw, pw, options)
+    out = options.runner.run(
+        _forward_kernel,
+        options.use_compile,
+        z=z,
+        label=label,
+        cw=cw,
+        pw=pw,
+        ignore_index=options.ignore_index,
+        tau=options.tau,
+        with_ce=options.with_ce,
+        with_argmax=options.with_argmax,
+        keep=_keeps_softmax(z, options),
+    )
+    ce, denom, psum, valid, argmax, n_valid, n_bad = out[:7]
+    k = z.shape[1]
+    lab_c = out[8]
+    counts = class_counts(lab_c, valid, k)
+    if options.with_argmax:
+        am_counts = class_counts(argmax, valid, k)
+    else:
+        am_counts = counts.new_zeros(())
+    ctx.save_for_backward(z, *out[7:])
+    return ce, denom, psum, counts, am_counts, n_valid, n_bad
+
+
+def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -> Tensor:
+    """Gradient of the logits from those of the CE sum (0-dim) and of the class sums
+    ``(B, K)`` (either may be None: no gradient), after :func:`stats_forward`."""
+    if ctx.binary:
+        return _binary_backward(ctx, g_ce, g_psum)
+    z, vf, lab_c, a, m, lse1, lset, s_keep, p_keep = ctx.saved_tensors
+    options: KernelOptions = ctx.options
+    return options.runner.run(
+        _backward_kernel,
+        options.use_compile,
+        z=z,
+        vf=vf,
+        lab_c=lab_c,
+        a=a,
+        m=m,
+        lse1=lse1,
+        lset=lset,
+        s_keep=s_keep,
+        p_keep=p_keep,
+        g_ce=z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype),
+        g=z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous(),
+        tau=options.tau,
+        with_ce=options.with_ce,
+        keep=_keeps_softmax(z, options),
+    )
+
+
+def _binary_forward(
+    ctx: Any,
+    z: Tensor,
+    label: Tensor,
+    pos_weight: Optional[Tensor],
+    pw: Optional[Tensor],
+    options: KernelOptions,
+) -> Tuple[Tensor, ...]:
+    options.runner.eager_calls += 1
+    ig = options.ignore_index
+    if ig in (0, 1):
+        valid, lab_c, n_bad = label_masks(label, 2, ig)
+        fg_label = lab_c == 1
+    else:
+        valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
+        fg_label = label == 1
+        n_bad = label.numel() - valid.sum() - (label == ig).sum()
+    vf = valid.to(z.dtype)
+    t = z * options.tau
+    s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background
+    fg = (s1 * vf).sum(1)
+    bg = (s0 * vf).sum(1)
+    n_valid = valid.sum(1)
+    n_fg = fg_label.sum(1)
+    counts = torch.stack([n_valid - n_fg, n_fg], 1)
+    if options.with_ce:
+        y = fg_label.to(z.dtype)
+        per_pixel = F.binary_cross_entropy_with_logits(
+            z, y, reduction="none", pos_weight=pos_weight
+        )
+        a = vf if pw is None else vf * pw
+        ce = torch.where(valid, per_pixel * a, per_pixel.new_zeros(())).sum()
+        denom = n_valid.sum().to(z.dtype)
+    else:
+        y = a = vf
+        ce = denom = z.new_zeros(())
+    if options.with_argmax:
+        am_fg = ((z > 0) & valid).sum(1)
+        am_counts = torch.stack([n_valid - am_fg, am_fg], 1)
+    else:
+        am_counts = counts.new_zeros(())
+    ctx.save_for_backward(z, vf, y, a, pos_weight, s1 * s0)
+    return ce, denom, torch.stack([bg, fg], 1), counts, am_counts, n_valid, n_bad
+
+
+def _binary_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -> Tensor:
+    z, vf, y, a, pos_weight, ds = ctx.saved_tensors
+    options: KernelOptions = ctx.options
+    options.runner.eager_calls += 1
+    grad = None
+    if g_psum is not None:
+        # d sigmoid(tau z) / dz = tau s1 s0, and the background sum has the opposite sign
+        g = (g_psum[:, 1] - g_psum[:, 0]).to(z.dtype).unsqueeze(1)
+        grad = ds * (vf * (g * options.tau))
+    if options.with_ce and g_ce is not None:
+        sig = torch.sigmoid(z)
+        if pos_weight is None:
+            d = sig - y
+        else:
+            cy = pos_weight * y
+            d = sig * (cy + 1 - y) - cy
+        d = d * (a * g_ce.to(z.dtype))
+        grad = d if grad is None else grad + d
+    if grad is None:
+        grad = torch.zeros_like(z)
+    return grad
+
+
 class FusedMarginalStats(torch.autograd.Function):
     """One pass over the logits for the CE sum, tempered-softmax class sums and label counts.
 
@@ -421,58 +571,16 @@ class FusedMarginalStats(torch.autograd.Function):
         pw: Optional[Tensor],
         options: KernelOptions,
     ) -> Tuple[Tensor, ...]:
-        out = options.runner.run(
-            _forward_kernel,
-            options.use_compile,
-            z=z,
-            label=label,
-            cw=cw,
-            pw=pw,
-            ignore_index=options.ignore_index,
-            tau=options.tau,
-            with_ce=options.with_ce,
-            with_argmax=options.with_argmax,
-            keep=_keeps_softmax(z, options),
-        )
-        ce, denom, psum, valid, argmax, n_valid, n_bad = out[:7]
-        k = z.shape[1]
-        lab_c = out[8]
-        counts = class_counts(lab_c, valid, k)
-        if options.with_argmax:
-            am_counts = class_counts(argmax, valid, k)
-        else:
-            am_counts = counts.new_zeros(())
-        ctx.options = options
-        ctx.save_for_backward(z, *out[7:])
-        ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
-        return ce, denom, psum, counts, am_counts, n_valid, n_bad
+        out = stats_forward(ctx, z, label, cw, pw, options, binary=False)
+        ctx.mark_non_differentiable(*out[1:2], *out[3:])
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        z, vf, lab_c, a, m, lse1, lset, s_keep, p_keep = ctx.saved_tensors
-        options: KernelOptions = ctx.options
-        grad = options.runner.run(
-            _backward_kernel,
-            options.use_compile,
-            z=z,
-            vf=vf,
-            lab_c=lab_c,
-            a=a,
-            m=m,
-            lse1=lse1,
-            lset=lset,
-            s_keep=s_keep,
-            p_keep=p_keep,
-            g_ce=z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype),
-            g=z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous(),
-            tau=options.tau,
-            with_ce=options.with_ce,
-            keep=_keeps_softmax(z, options),
-        )
-        return grad, None, None, None, None
+        return stats_backward(ctx, g_ce, g_psum), None, None, None, None
 
 
 class FusedBinaryStats(torch.autograd.Function):
@@ -498,66 +606,13 @@ class FusedBinaryStats(torch.autograd.Function):
         pw: Optional[Tensor],
         options: KernelOptions,
     ) -> Tuple[Tensor, ...]:
-        options.runner.eager_calls += 1
-        ig = options.ignore_index
-        if ig in (0, 1):
-            valid, lab_c, n_bad = label_masks(label, 2, ig)
-            fg_label = lab_c == 1
-        else:
-            valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
-            fg_label = label == 1
-            n_bad = label.numel() - valid.sum() - (label == ig).sum()
-        vf = valid.to(z.dtype)
-        t = z * options.tau
-        s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background
-        fg = (s1 * vf).sum(1)
-        bg = (s0 * vf).sum(1)
-        n_valid = valid.sum(1)
-        n_fg = fg_label.sum(1)
-        counts = torch.stack([n_valid - n_fg, n_fg], 1)
-        if options.with_ce:
-            y = fg_label.to(z.dtype)
-            per_pixel = F.binary_cross_entropy_with_logits(
-                z, y, reduction="none", pos_weight=pos_weight
-            )
-            a = vf if pw is None else vf * pw
-            ce = torch.where(valid, per_pixel * a, per_pixel.new_zeros(())).sum()
-            denom = n_valid.sum().to(z.dtype)
-        else:
-            y = a = vf
-            ce = denom = z.new_zeros(())
-        if options.with_argmax:
-            am_fg = ((z > 0) & valid).sum(1)
-            am_counts = torch.stack([n_valid - am_fg, am_fg], 1)
-        else:
-            am_counts = counts.new_zeros(())
-        ctx.options = options
-        ctx.save_for_backward(z, vf, y, a, pos_weight, s1 * s0)
-        ctx.mark_non_differentiable(denom, counts, am_counts, n_valid, n_bad)
-        return ce, denom, torch.stack([bg, fg], 1), counts, am_counts, n_valid, n_bad
+        out = stats_forward(ctx, z, label, pos_weight, pw, options, binary=True)
+        ctx.mark_non_differentiable(*out[1:2], *out[3:])
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        z, vf, y, a, pos_weight, ds = ctx.saved_tensors
-        options: KernelOptions = ctx.options
-        options.runner.eager_calls += 1
-        grad = None
-        if g_psum is not None:
-            # d sigmoid(tau z) / dz = tau s1 s0, and the background sum has the opposite sign
-            g = (g_psum[:, 1] - g_psum[:, 0]).to(z.dtype).unsqueeze(1)
-            grad = ds * (vf * (g * options.tau))
-        if options.with_ce and g_ce is not None:
-            sig = torch.sigmoid(z)
-            if pos_weight is None:
-                d = sig - y
-            else:
-                cy = pos_weight * y
-                d = sig * (cy + 1 - y) - cy
-            d = d * (a * g_ce.to(z.dtype))
-            grad = d if grad is None else grad + d
-        if grad is None:
-            grad = torch.zeros_like(z)
-        return grad, None, None, None, None
+        return stats_backward(ctx, g_ce, g_psum), None, None, None, None

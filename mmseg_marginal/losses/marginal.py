@@ -24,16 +24,26 @@ Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is 
 ``y log(y/p) + (1-y) log((1-y)/(1-p))`` (``class_reduction`` has no effect).
 """
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from .base import SegLoss
-from .fused import FusedBinaryStats, FusedMarginalStats, KernelOptions, KernelRunner
+from .fused import (
+    FusedBinaryStats,
+    FusedMarginalStats,
+    KernelOptions,
+    KernelRunner,
+    stats_backward,
+    stats_forward,
+)
 from .inputs import (
+    CE_EPS,
     NO_IGNORE,
     POOLINGS,
+    PROP_EPS,
     LossInputs,
     check_choice,
     deprecated,
@@ -105,26 +115,50 @@ def marginal_stats(
     Raises:
         ValueError: Naming a label outside ``[0, K')`` that is not ignore_index.
     """
-    z = inp.z
-    options = KernelOptions(
+    options = kernel_options(inp, temperature, runner, with_ce=with_ce, with_argmax=with_argmax)
+    z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        if inp.binary:
+            out = FusedBinaryStats.apply(z, label, cw, pw, options)
+        else:
+            out = FusedMarginalStats.apply(z, label, cw, pw, options)
+    ce, denom, psum, counts, am_counts, n_valid, n_bad = out
+    _raise_on_bad_labels(inp, n_bad)
+    return MarginalStats(psum, counts, n_valid, ce, denom, am_counts if with_argmax else None)
+
+
+def kernel_options(
+    inp: LossInputs,
+    temperature: float,
+    runner: KernelRunner,
+    *,
+    with_ce: bool,
+    with_argmax: bool,
+) -> KernelOptions:
+    """The :class:`~mmseg_marginal.losses.fused.KernelOptions` of one call on ``inp``."""
+    return KernelOptions(
         ignore_index=NO_IGNORE if inp.ignore_index is None else int(inp.ignore_index),
         tau=float(temperature),
         with_ce=with_ce,
         with_argmax=with_argmax,
-        use_compile=not inp.binary and runner.use_compile(z),
+        use_compile=not inp.binary and runner.use_compile(inp.z),
         runner=runner,
     )
-    pw = inp.weight if with_ce else None
+
+
+def _kernel_args(
+    inp: LossInputs, class_weight: Optional[Tensor], with_ce: bool
+) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+    """Logits (``(B, P)`` foreground logits in binary mode), labels, CE class weights and
+    per-pixel CE weights, as the fused functions take them."""
+    z = inp.z[:, 0] if inp.binary else inp.z.contiguous()
     cw = None if class_weight is None else class_weight.to(z.dtype)
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        if inp.binary:
-            out = FusedBinaryStats.apply(z[:, 0], inp.label, cw, pw, options)
-        else:
-            out = FusedMarginalStats.apply(z.contiguous(), inp.label, cw, pw, options)
-    ce, denom, psum, counts, am_counts, n_valid, n_bad = out
+    return z, inp.label, cw, inp.weight if with_ce else None
+
+
+def _raise_on_bad_labels(inp: LossInputs, n_bad: Tensor) -> None:
     if n_bad.item() > 0:
         check_labels(inp.label, inp.num_classes, inp.ignore_index)  # raises, naming the values
-    return MarginalStats(psum, counts, n_valid, ce, denom, am_counts if with_argmax else None)
 
 
 def gt_proportions(
@@ -228,6 +262,133 @@ def marginal_penalty(
     if class_reduction == "sum":
         return per_class.sum(-1)
     return per_class.mean(-1)
+
+
+def _penalty_grad(
+    gt_prop: Tensor, pred_prop: Tensor, penalty: str, class_reduction: str, binary: bool
+) -> Tensor:
+    """``d R_b / d p_hat_b`` of :func:`marginal_penalty` per row, the shape of ``pred_prop``
+    (``sign(p - y)`` for L1, ``-y / p`` for KL, ``/ K`` for the class mean)."""
+    gt_prop = gt_prop.to(pred_prop.dtype)
+    if penalty == "l1":
+        d = torch.sign(pred_prop - gt_prop)
+        if binary:  # |y_fg - p_fg|: the background column has no gradient
+            return torch.stack([torch.zeros_like(d[..., 1]), d[..., 1]], -1)
+    else:
+        tiny = torch.finfo(pred_prop.dtype).tiny
+        d = torch.where(pred_prop >= tiny, -gt_prop / pred_prop.clamp_min(tiny), 0.0)
+        if binary:
+            return d
+    return d / pred_prop.shape[-1] if class_reduction == "mean" else d
+
+
+class MarginalObjective(NamedTuple):
+    """A marginal loss as a function of the statistics of one pass:
+    ``ce_sum / ce_divisor + weight * R`` (:class:`FusedMarginalLoss`)."""
+
+    #: ``'l1'`` or ``'kl'``.
+    penalty: str
+    #: ``'mean'`` or ``'sum'`` over classes (resolved).
+    class_reduction: str
+    #: ``'image'`` or ``'batch'``.
+    pooling: str
+    #: Fixed target proportions ``(K',)`` (float64), or None for the ground truth's.
+    prior: Optional[Tensor]
+    #: lambda, the weight of ``R``.
+    weight: float
+    #: Divisor of the CE sum; None: the CE denominator plus ``CE_EPS`` (mmseg's
+    #: ``avg_non_ignore``). Unused without the CE term.
+    ce_divisor: Optional[float]
+    #: Binary mode (background, foreground columns).
+    binary: bool
+
+
+def marginal_term(
+    psum: Tensor, counts: Tensor, n_valid: Tensor, objective: MarginalObjective
+) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+    """``R`` (0-dim: the penalty per image, or of the pooled batch, averaged) from the class
+    sums ``psum`` ``(B, K')``, the ground-truth ``counts`` ``(B, K')`` and ``n_valid``
+    ``(B,)``; and what :func:`marginal_term_grad` needs."""
+    if objective.pooling == "batch":
+        psum, counts = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True)
+        n_valid = n_valid.sum(0).reshape(1)
+    if objective.prior is not None:
+        gt = objective.prior.to(psum).unsqueeze(0)
+    else:
+        gt = normalize_proportions(counts.double(), n_valid).to(psum.dtype)
+    pred = normalize_proportions(psum, n_valid)
+    kind, reduction, binary = objective.penalty, objective.class_reduction, objective.binary
+    r_img = marginal_penalty(gt, pred, penalty=kind, class_reduction=reduction, binary=binary)
+    if objective.prior is not None:
+        # an image without valid pixels has p_hat = 1 (no pixel, smoothed), the prior not
+        r_img = torch.where(n_valid > 0, r_img, r_img.new_zeros(()))
+    # without a prior, such an image has y_hat = p_hat = 1 (smoothed), so R = 0 exactly
+    return r_img.mean(), (gt, pred, n_valid)
+
+
+def marginal_term_grad(
+    parts: Tuple[Tensor, ...], objective: MarginalObjective, batch_size: int
+) -> Tensor:
+    """``dR / dpsum`` ``(B, K')`` of :func:`marginal_term` (``parts``: its second output)."""
+    gt, pred, n_valid = parts
+    kind, reduction, binary = objective.penalty, objective.class_reduction, objective.binary
+    d = _penalty_grad(gt, pred, kind, reduction, binary)
+    if objective.prior is not None:
+        d = torch.where((n_valid > 0).unsqueeze(-1), d, 0.0)
+    # p_hat = (psum + eps) / (n + eps), and R is the mean of the rows' penalties
+    d = d / ((n_valid.unsqueeze(-1).to(pred.dtype) + PROP_EPS) * pred.shape[0])
+    return d.expand(batch_size, -1)
+
+
+class FusedMarginalLoss(torch.autograd.Function):
+    """A whole marginal loss, ``ce_sum / ce_divisor + weight * R``, from one fused pass.
+
+    Inputs as :class:`~mmseg_marginal.losses.fused.FusedMarginalStats` (or
+    :class:`~mmseg_marginal.losses.fused.FusedBinaryStats` with ``binary``), then a
+    :class:`MarginalObjective`. The gradient of ``R`` with respect to the class sums is
+    written out (:func:`marginal_term_grad`), so that autograd records one node for the loss.
+
+    Returns:
+        tuple: the loss (0-dim, differentiable), ``R`` (0-dim), ``counts``, ``am_counts``,
+        ``n_valid`` and ``n_bad`` as in ``FusedMarginalStats``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: Tensor,
+        label: Tensor,
+        cw: Optional[Tensor],
+        pw: Optional[Tensor],
+        options: KernelOptions,
+        objective: MarginalObjective,
+    ) -> Tuple[Tensor, ...]:
+        ce, denom, psum, counts, am_counts, n_valid, n_bad = stats_forward(
+            ctx, z, label, cw, pw, options, binary=objective.binary
+        )
+        r, parts = marginal_term(psum, counts, n_valid, objective)
+        loss = objective.weight * r
+        ctx.ce_scale = None
+        if options.with_ce:
+            div = denom + CE_EPS if objective.ce_divisor is None else objective.ce_divisor
+            ctx.ce_scale = 1.0 / div
+            loss = ce / div + loss
+        ctx.objective = objective
+        ctx.marginal_parts = parts
+        ctx.batch_size = psum.shape[0]
+        ctx.mark_non_differentiable(r, counts, am_counts, n_valid, n_bad)
+        return loss, r, counts, am_counts, n_valid, n_bad
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor, *_: Any) -> tuple:
+        objective: MarginalObjective = ctx.objective
+        g_psum = None
+        if objective.weight != 0:
+            d = marginal_term_grad(ctx.marginal_parts, objective, ctx.batch_size)
+            g_psum = d * (g * objective.weight)
+        g_ce = None if ctx.ce_scale is None else g * ctx.ce_scale
+        return stats_backward(ctx, g_ce, g_psum), None, None, None, None, None
 
 
 def validate_prior(prior: Optional[Sequence[float]]) -> Optional[Tensor]:
@@ -376,33 +537,47 @@ class MarginalMixin(StatsReporter):
     def _stats_wanted(self) -> bool:
         return self._stats_enabled and self.training
 
-    def _penalty(self, st: MarginalStats, inp: LossInputs) -> Tensor:
-        """``R``: the penalty per image (or pooled batch), averaged; records the statistics."""
-        psum, counts, n = st.psum, st.counts, st.n_valid
-        if self.pooling == "batch":
-            psum, counts, n = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True), n.sum(0)
-            n = n.reshape(1)
-        if self._prior is not None:
-            gt = self._prior_for(inp.num_classes, inp.binary).to(psum).unsqueeze(0)
-        else:
-            gt = normalize_proportions(counts.double(), n).to(psum.dtype)
-        pred = normalize_proportions(psum, n)
-        r_img = marginal_penalty(
-            gt, pred, penalty=self.penalty, class_reduction=self.class_reduction, binary=inp.binary
+    def _marginal_loss(
+        self,
+        inp: LossInputs,
+        *,
+        weight: float,
+        with_ce: bool = False,
+        class_weight: Optional[Tensor] = None,
+        ce_divisor: Optional[float] = None,
+    ) -> Tensor:
+        """``ce_sum / ce_divisor + weight * R`` (no CE term without ``with_ce``) by
+        :class:`FusedMarginalLoss`; records :attr:`last_stats` when they are wanted."""
+        with_argmax = self._stats_wanted()
+        options = kernel_options(
+            inp, self.temperature, self.kernels, with_ce=with_ce, with_argmax=with_argmax
         )
+        prior = None
         if self._prior is not None:
-            # an image without valid pixels has p_hat = 1 (no pixel, smoothed), the prior not
-            r_img = torch.where(n > 0, r_img, r_img.new_zeros(()))
-        # without a prior, such an image has y_hat = p_hat = 1 (smoothed), so R = 0 exactly
-        r = r_img.mean()
-        if st.am_counts is not None:
+            prior = self._prior_for(inp.num_classes, inp.binary)
+        objective = MarginalObjective(
+            penalty=self.penalty,
+            class_reduction=self.class_reduction or ("mean" if self.penalty == "l1" else "sum"),
+            pooling=self.pooling,
+            prior=prior,
+            weight=weight,
+            ce_divisor=ce_divisor,
+            binary=inp.binary,
+        )
+        z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            loss, r, counts, am_counts, n_valid, n_bad = FusedMarginalLoss.apply(
+                z, label, cw, pw, options, objective
+            )
+        _raise_on_bad_labels(inp, n_bad)
+        if with_argmax:
             with torch.no_grad():
-                y_img = normalize_proportions(st.counts.double(), st.n_valid)
-                q_img = normalize_proportions(st.am_counts.double(), st.n_valid)
+                y_img = normalize_proportions(counts.double(), n_valid)
+                q_img = normalize_proportions(am_counts.double(), n_valid)
                 self._last_stats = LossStats(
-                    marginal=r.detach().float(), prop_mae=(y_img - q_img).abs().mean().float()
+                    marginal=r.float(), prop_mae=(y_img - q_img).abs().mean().float()
                 )
-        return r
+        return loss
 
 
 class LabelMarginalLoss(MarginalMixin, SegLoss):
@@ -521,10 +696,4 @@ class LabelMarginalLoss(MarginalMixin, SegLoss):
                 f"{type(self).__name__} does not support a per-pixel `weight` (e.g. from a "
                 "pixel sampler): the label-marginal constraint is on whole-image proportions"
             )
-        st = marginal_stats(
-            inp,
-            temperature=self.temperature,
-            runner=self.kernels,
-            with_argmax=self._stats_wanted(),
-        )
-        return self._penalty(st, inp)
+        return self._marginal_loss(inp, weight=1.0)
