@@ -31,12 +31,17 @@ one-hot label tensor is built.
 Every ``exp`` argument is clamped below at :func:`exp_floor` (``1 + log`` of the smallest normal
 float of the dtype): the result then differs from the unclamped one by less than ``e`` times
 that float, and the CPU never takes the slow path of ``exp`` near and below the subnormal
-range.
+range. The tempered exponentials ``exp(tau (z_ik - max_k z_ik))`` are clamped below at
+``exp(exp_floor / 2)`` (about ``2e-19`` in float32): their products with the gradients of the
+class sums then stay normal floats too (a subnormal operand slows a CPU multiplication by
+orders of magnitude), and a class sum over ``N`` pixels changes by less than ``N`` times that
+floor, far below the ``1e-10`` smoothing of the proportions.
 
 The multi-class kernels run in one of two formulations of the same mathematics (argument
 ``fusible``): compiled (pointwise ops and reductions only, ``torch.compile(dynamic=True)``,
 which fuses them into a few loops over the logits) or eager (one or two reused logits-sized
-buffers updated in place, ``bmm`` for the class sums, ``bincount`` for the counts). A
+buffers updated in place, one matrix-vector product per image for the class sums,
+``bincount`` for the counts). A
 :class:`KernelRunner` decides which one runs, owns the compiled kernels and counts the calls;
 every loss module owns one (``loss.kernels``), so its lifetime is the module's. A compilation
 failure switches that runner to eager with one logged warning. The environment variable
@@ -193,14 +198,14 @@ def _warn(message: str) -> None:
 
 
 def _exp_tau(zs: Tensor, tau: float, lo: float) -> Tensor:
-    """``exp(tau * zs)`` for ``zs <= 0`` (compiled formulation), clamped below near
-    ``exp(lo)``. For an integer ``tau`` in [1, 32] it is ``exp(zs) ** tau`` (multiplications,
-    which inductor fuses with the ``exp`` of the plain softmax into one ``exp`` per element),
-    its base clamped so that no product falls into the subnormal range."""
+    """``exp(tau * zs)`` for ``zs <= 0`` (compiled formulation), clamped below at
+    ``exp(lo / 2)``. For an integer ``tau`` in [1, 32] it is ``exp(zs) ** tau``
+    (multiplications, which inductor fuses with the ``exp`` of the plain softmax into one
+    ``exp`` per element), its base clamped at ``exp(lo / (2 tau))``."""
     if _integer_tau(tau):
-        base = torch.exp(zs.clamp_min(lo)).clamp_min(math.exp((lo + 10.0) / tau))
+        base = torch.exp(zs.clamp_min(lo)).clamp_min(math.exp(lo / 2 / tau))
         return base ** int(tau)
-    return torch.exp((zs * tau).clamp_min(lo))
+    return torch.exp((zs * tau).clamp_min(lo / 2))
 
 
 def _int_power(x: Tensor, n: int) -> Tensor:
@@ -274,9 +279,9 @@ def _forward_kernel(
         if _integer_tau(tau):
             # exp(tau zs) = exp(zs) ** tau by binary powering: one exp for both softmaxes
             e1 = zs.clamp_min_(lo).exp_()
-            s_keep = _int_power(e1.clamp_min(math.exp((lo + 10.0) / tau)), int(tau))
+            s_keep = _int_power(e1.clamp_min(math.exp(lo / 2 / tau)), int(tau))
         else:
-            s_keep = torch.mul(zs, tau).clamp_min_(lo).exp_()
+            s_keep = torch.mul(zs, tau).clamp_min_(lo / 2).exp_()
             e1 = zs.clamp_min_(lo).exp_() if with_ce else None
         set_ = s_keep.sum(1)
         psum = _class_sums(s_keep, vf / set_)
@@ -288,7 +293,7 @@ def _forward_kernel(
             lse1 = None
         del zs, e1
     else:
-        buf = torch.sub(z, m).mul_(tau).clamp_min_(lo).exp_()  # exp(tau (z - max))
+        buf = torch.sub(z, m).mul_(tau).clamp_min_(lo / 2).exp_()  # exp(tau (z - max))
         set_ = buf.sum(1)
         psum = _class_sums(buf, vf / set_)
         lset = torch.log(set_).unsqueeze(1)
@@ -369,7 +374,7 @@ def _backward_kernel(
             grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
         return grad
     # two logits-sized buffers: the gradient and one temporary
-    s = torch.sub(z, m).mul_(tau).sub_(lset).clamp_min_(lo).exp_()  # softmax(tau z)
+    s = torch.sub(z, m).mul_(tau).clamp_min_(lo / 2).sub_(lset).exp_()  # softmax(tau z)
     t = _pixel_dots(s, g)  # (B, 1, P) = <G_b, s_i>
     grad = torch.mul(s, g.unsqueeze(2))
     grad.sub_(s.mul_(t)).mul_(vt)
