@@ -40,8 +40,8 @@ floor, far below the ``1e-10`` smoothing of the proportions.
 The multi-class kernels run in one of two formulations of the same mathematics (argument
 ``fusible``): compiled (pointwise ops and reductions only, ``torch.compile(dynamic=True)``,
 which fuses them into a few loops over the logits) or eager (one or two reused logits-sized
-buffers updated in place, one matrix-vector product per image for the class sums,
-``bincount`` for the counts). A
+buffers updated in place, batched row-vector products for the class sums, ``bincount``
+for the counts). A
 :class:`KernelRunner` decides which one runs, owns the compiled kernels and counts the calls;
 every loss module owns one (``loss.kernels``), so its lifetime is the module's. A compilation
 failure switches that runner to eager with one logged warning. The environment variable
@@ -226,9 +226,9 @@ def _integer_tau(tau: float) -> bool:
 
 
 def _class_sums(u: Tensor, w: Tensor) -> Tensor:
-    """``sum_p u[b, k, p] w[b, p]`` ``(B, K)``: one matrix-vector product per image (which
-    the CPU runs several times faster than the batched ``bmm`` of a single column)."""
-    return torch.stack([torch.mv(u[b], w[b]) for b in range(u.shape[0])])
+    """``sum_p u[b, k, p] w[b, p]`` ``(B, K)``, as the batched product ``w^T u^T`` (which the
+    CPU runs several times faster than ``u w`` with a single column)."""
+    return torch.bmm(w.unsqueeze(1), u.transpose(1, 2)).squeeze(1)
 
 
 def _pixel_dots(u: Tensor, g: Tensor) -> Tensor:

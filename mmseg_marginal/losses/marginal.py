@@ -115,7 +115,7 @@ def marginal_stats(
     Raises:
         ValueError: Naming a label outside ``[0, K')`` that is not ignore_index.
     """
-    options = kernel_options(inp, temperature, runner, with_ce=with_ce, with_argmax=with_argmax)
+    options = _kernel_options(inp, temperature, runner, with_ce=with_ce, with_argmax=with_argmax)
     z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
     with torch.autocast(device_type=z.device.type, enabled=False):
         if inp.binary:
@@ -127,7 +127,7 @@ def marginal_stats(
     return MarginalStats(psum, counts, n_valid, ce, denom, am_counts if with_argmax else None)
 
 
-def kernel_options(
+def _kernel_options(
     inp: LossInputs,
     temperature: float,
     runner: KernelRunner,
@@ -549,7 +549,7 @@ class MarginalMixin(StatsReporter):
         """``ce_sum / ce_divisor + weight * R`` (no CE term without ``with_ce``) by
         :class:`FusedMarginalLoss`; records :attr:`last_stats` when they are wanted."""
         with_argmax = self._stats_wanted()
-        options = kernel_options(
+        options = _kernel_options(
             inp, self.temperature, self.kernels, with_ce=with_ce, with_argmax=with_argmax
         )
         prior = None
