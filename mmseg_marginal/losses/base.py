@@ -104,8 +104,11 @@ class SegLoss(nn.Module):
             cls_score, label, weight, ignore_index, use_sigmoid=self.channel_mode, name=name
         )
         if reduction_override == "none":
-            return self.loss_weight * inp.pixel_map(self.pixel_values(inp))
-        return self.loss_weight * self.compute(inp, avg_factor)
+            out = inp.pixel_map(self.pixel_values(inp))
+        else:
+            out = self.compute(inp, avg_factor)
+        # a weight of 1 leaves the value as it is (one autograd node less)
+        return out if self.loss_weight == 1 else self.loss_weight * out
 
     def compute(self, inp: LossInputs, avg_factor: Optional[float]) -> Tensor:
         """The scalar loss before ``loss_weight``."""

@@ -349,8 +349,8 @@ class FusedMarginalLoss(torch.autograd.Function):
     written out (:func:`marginal_term_grad`), so that autograd records one node for the loss.
 
     Returns:
-        tuple: the loss (0-dim, differentiable), ``R`` (0-dim), ``counts``, ``am_counts``,
-        ``n_valid`` and ``n_bad`` as in ``FusedMarginalStats``.
+        tuple: the loss (0-dim, differentiable) and the tuple of statistics ``(R, counts,
+        am_counts, n_valid, n_bad)`` (``R`` 0-dim, the others as in ``FusedMarginalStats``).
     """
 
     @staticmethod
@@ -376,12 +376,12 @@ class FusedMarginalLoss(torch.autograd.Function):
         ctx.objective = objective
         ctx.marginal_parts = parts
         ctx.batch_size = psum.shape[0]
-        ctx.mark_non_differentiable(r, counts, am_counts, n_valid, n_bad)
-        return loss, r, counts, am_counts, n_valid, n_bad
+        # a tuple is passed through untracked (no autograd bookkeeping per statistic)
+        return loss, (r, counts, am_counts, n_valid, n_bad)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g: Tensor, *_: Any) -> tuple:
+    def backward(ctx: Any, g: Tensor, _stats: Any) -> tuple:
         objective: MarginalObjective = ctx.objective
         g_psum = None
         if objective.weight != 0:
@@ -566,7 +566,7 @@ class MarginalMixin(StatsReporter):
         )
         z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            loss, r, counts, am_counts, n_valid, n_bad = FusedMarginalLoss.apply(
+            loss, (r, counts, am_counts, n_valid, n_bad) = FusedMarginalLoss.apply(
                 z, label, cw, pw, options, objective
             )
         _raise_on_bad_labels(inp, n_bad)
