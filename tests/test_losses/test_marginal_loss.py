@@ -286,3 +286,46 @@ def test_last_stats_need_no_second_pass_over_the_logits():
         assert all(not v.requires_grad for v in loss.last_stats)
         # the proportions of the argmax prediction, from that call
         torch.testing.assert_close(loss.last_stats.prop_mae, prop_mae.float())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("pooling", ["image", "batch"])
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize(
+    "penalty,reduction", [("l1", "mean"), ("l1", "sum"), ("kl", "sum"), ("kl", "mean")]
+)
+def test_written_out_penalty_gradient_equals_autograd(
+    binary, pooling, with_prior, penalty, reduction
+):
+    """The fused loss's dR/dpsum (marginal_term_grad) against autograd through the same R."""
+    from mmseg_marginal.losses.marginal import MarginalObjective, marginal_term, marginal_term_grad
+
+    g = torch.Generator().manual_seed(3)
+    k = 2 if binary else 4
+    n_valid = torch.tensor([7, 0, 12])  # the middle image has no valid pixel
+    counts = torch.stack(
+        [
+            torch.multinomial(torch.ones(k), int(n), True, generator=g).bincount(minlength=k)
+            if n
+            else torch.zeros(k, dtype=torch.long)
+            for n in n_valid
+        ]
+    )
+    share = torch.rand(3, k, generator=g, dtype=torch.float64)
+    psum = (share / share.sum(1, keepdim=True) * n_valid.unsqueeze(1)).requires_grad_()
+    prior = torch.tensor([0.3, 0.7] if binary else [0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    objective = MarginalObjective(
+        penalty=penalty,
+        class_reduction=reduction,
+        pooling=pooling,
+        prior=prior if with_prior else None,
+        weight=1.0,
+        ce_divisor=None,
+        binary=binary,
+    )
+    r, parts = marginal_term(psum, counts, n_valid, objective)
+    (expected,) = torch.autograd.grad(r, psum)
+    got = marginal_term_grad(tuple(p.detach() for p in parts), objective, batch_size=3)
+    assert got.shape == psum.shape
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
+    assert expected.abs().sum() > 0  # a case where R has a gradient at all
