@@ -102,7 +102,18 @@ def run(data_root, work_dir, name, max_iters, loop, resume=False, workers=0):
     runner.register_hook(recorder)
     LOADED.clear()
     runner.train()
+    _stop_workers(runner.train_loop.dataloader)
     return recorder.images, list(LOADED)
+
+
+def _stop_workers(loader: DataLoader) -> None:
+    """Stop the persistent worker processes of ``loader`` now. Left to the garbage collector
+    (the Runner sits in reference cycles), they would stop only at torch's timeout, 5 s per
+    worker: the collector finalizes the loader's index queues before the loader's iterator,
+    so the iterator's stop message never reaches the workers."""
+    iterator = getattr(loader, "_iterator", None)  # kept by the loader for persistent workers
+    if iterator is not None:
+        iterator._shutdown_workers()
 
 
 @pytest.fixture(scope="module")
