@@ -21,8 +21,14 @@ lint: install
 docs: install
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
+# The suite runs on two worker processes (pytest-xdist; PYTEST_WORKERS=0 runs it in one process).
+# --dist loadgroup: the tests of a module that share an expensive module-scoped fixture (a
+# training, a built wheel) carry an xdist_group mark and run on one worker, which builds it once.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: lint docs
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest $(PYTEST_XDIST) --durations=25
 
 test-fast: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_XDIST) -m "not slow"

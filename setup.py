@@ -92,7 +92,8 @@ EXTRAS_REQUIRE["all"] = sorted(
 )
 # the test suite exercises every extra, plus the test and lint tools and the docs build
 EXTRAS_REQUIRE["tests"] = EXTRAS_REQUIRE["all"] + EXTRAS_REQUIRE["docs"]
-EXTRAS_REQUIRE["tests"] += ["build", "packaging", "pytest", "ruff", "twine"]
+# pytest-xdist: `make test` runs the suite on two worker processes
+EXTRAS_REQUIRE["tests"] += ["build", "packaging", "pytest", "pytest-xdist", "ruff", "twine"]
 
 CLASSIFIERS = [
     "Development Status :: 4 - Beta",

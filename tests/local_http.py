@@ -1,7 +1,9 @@
-"""A local HTTP server on 127.0.0.1 for the tests of remote checkpoints, and a URL nobody answers.
+"""A local HTTP server on 127.0.0.1 for the tests of remote checkpoints, a URL nobody answers,
+and a free port for the rendezvous of the launchers (``torchrun``, ``tools/dist_*.sh``).
 
 The server is a thread of the test process that serves one folder and stops when the ``with``
-block ends; nothing outside the loopback interface is contacted.
+block ends; nothing outside the loopback interface is contacted. Ports are the kernel's choice,
+never fixed numbers, so that test processes running side by side do not collide.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ def serve_folder(folder: Path) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def closed_port_url(name: str) -> str:
-    """A URL on a 127.0.0.1 port that was just closed: nothing listens there."""
+def free_port() -> int:
+    """A 127.0.0.1 port the kernel just handed out and that was closed again."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/{name}"
+        return s.getsockname()[1]
+
+
+def closed_port_url(name: str) -> str:
+    """A URL on a 127.0.0.1 port that was just closed: nothing listens there."""
+    return f"http://127.0.0.1:{free_port()}/{name}"

@@ -1,7 +1,6 @@
 """MarginalStatsHook: switches the losses' statistics on and reads their ``last_stats`` into
 message-hub scalars."""
 
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -120,11 +119,9 @@ def test_bad_interval():
         MarginalStatsHook(interval=0)
 
 
-def test_unwraps_ddp():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+def test_unwraps_ddp(tmp_path):
+    init = f"file://{tmp_path / 'init'}"
+    dist.init_process_group("gloo", init_method=init, rank=0, world_size=1)
     try:
         model = Segmentor()
         wrapped = nn.parallel.DistributedDataParallel(model)

@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
 
+# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
+# the uninterrupted reference run is made once
+pytestmark = pytest.mark.xdist_group("loops")
+
 
 class Numbers(Dataset):
     def __init__(self, size: int) -> None:
@@ -102,7 +106,18 @@ def run(data_root, work_dir, name, max_iters, loop, resume=False, workers=0):
     runner.register_hook(recorder)
     LOADED.clear()
     runner.train()
+    _stop_workers(runner.train_loop.dataloader)
     return recorder.images, list(LOADED)
+
+
+def _stop_workers(loader: DataLoader) -> None:
+    """Stop the persistent worker processes of ``loader`` now. Left to the garbage collector
+    (the Runner sits in reference cycles), they would stop only at torch's timeout, 5 s per
+    worker: the collector finalizes the loader's index queues before the loader's iterator,
+    so the iterator's stop message never reaches the workers."""
+    iterator = getattr(loader, "_iterator", None)  # kept by the loader for persistent workers
+    if iterator is not None:
+        iterator._shutdown_workers()
 
 
 @pytest.fixture(scope="module")

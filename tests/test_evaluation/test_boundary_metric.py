@@ -2,7 +2,6 @@
 
 import json
 import math
-import socket
 import time
 
 import numpy as np
@@ -240,15 +239,9 @@ def test_refuses_multi_class_input():
         evaluator.process(data_samples=[make_sample([[0, 1]], [[0, 1]])])
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _worker(rank, world_size, port, out):
+def _worker(rank, world_size, init_file, out):
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
     try:
         samples = hand_samples()
@@ -275,7 +268,7 @@ def test_two_processes_equal_one(tmp_path):
     out = str(tmp_path / "metrics")
     # the ranks are forked from this process: no interpreter start-up, the same code
     context = mp.start_processes(
-        _worker, args=(2, _free_port(), out), nprocs=2, join=False, start_method="fork"
+        _worker, args=(2, str(tmp_path / "init"), out), nprocs=2, join=False, start_method="fork"
     )
     deadline = time.monotonic() + 120
     while not context.join(timeout=5):

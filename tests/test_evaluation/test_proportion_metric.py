@@ -1,6 +1,5 @@
 """ProportionMetric on hand-made predictions: hand-computed values, in one and in two processes."""
 
-import socket
 from fractions import Fraction as F
 
 import pytest
@@ -160,15 +159,9 @@ def test_bad_arguments():
         metric.process({}, [make_sample([[0]], [[0]]).to_dict()])
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _worker(rank, world_size, port, out):
+def _worker(rank, world_size, init_file, out):
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
     try:
         samples = hand_samples()
@@ -190,7 +183,7 @@ def test_two_processes(tmp_path):
     out = str(tmp_path / "metrics")
     # the ranks are forked from this process: no interpreter start-up, the same code
     mp.start_processes(
-        _worker, args=(2, _free_port(), out), nprocs=2, join=True, start_method="fork"
+        _worker, args=(2, str(tmp_path / "init"), out), nprocs=2, join=True, start_method="fork"
     )
     for rank in range(2):
         results = torch.load(f"{out}.{rank}")

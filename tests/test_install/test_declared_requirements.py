@@ -107,7 +107,7 @@ def test_extras_bring_what_the_features_import(declared):
     for module, (dist, extra) in EXTRAS.items():
         assert canonicalize_name(dist) in extras[extra], (module, extra)
         assert canonicalize_name(dist) in extras["tests"], (module, "tests")
-    for tool in ("pytest", "ruff", "packaging"):
+    for tool in ("pytest", "pytest-xdist", "ruff", "packaging"):
         assert tool in extras["tests"]
 
 

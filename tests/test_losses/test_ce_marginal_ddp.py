@@ -9,9 +9,6 @@ pooling the whole batch.
 """
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,10 @@ WORKER = REPO / "tests" / "data" / "ddp_ce_marginal.py"
 _spec = importlib.util.spec_from_file_location("ddp_ce_marginal", WORKER)
 ddp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ddp)
+
+# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
+# the two-process run is made once
+pytestmark = pytest.mark.xdist_group("ddp")
 
 
 def single_process(target: str, per_rank: bool) -> dict:
@@ -48,19 +49,15 @@ def single_process(target: str, per_rank: bool) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ddp_results(tmp_path_factory):
-    """One 2-process run (both targets), about 10 s."""
+def ddp_results(tmp_path_factory, fresh_python):
+    """One 2-process run (both targets): ``python ddp_ce_marginal.py OUT`` in a fresh process,
+    which forks the two gloo ranks (about 1 s)."""
     out = tmp_path_factory.mktemp("ddp") / "ddp.pt"
-    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, str(WORKER), str(out)],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=path), timeout=300,
-    )  # fmt: skip
+    proc = fresh_python.run(WORKER, out, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out, weights_only=True)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("target", ddp.TARGETS)
 def test_two_process_ddp_matches_one_process(target, ddp_results):
     got = ddp_results[target]

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from local_http import free_port
 from mini_cityscapes import (
     make_mini_cityscapes,
     write_fewer_classes_checkpoint,
@@ -52,7 +53,7 @@ def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
     out = tmp_path / "out"
     proc = run([
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(29500 + os.getpid() % 1000),
+        "--master_port", str(free_port()),
         TOOL, config, checkpoint, "--out", out, "--data-root", root, "--launcher", "pytorch",
     ])  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -1,14 +1,13 @@
 """Four common config mistakes end ``tools/train.py`` with one line before the Runner is built.
 
 Each case writes a config that inherits the tiny test config and makes one mistake, runs
-``tools/train.py`` in a subprocess on a generated tiny dataset, and checks: exit status 1, no
-traceback, exactly one ``error:`` line that names the config key and the fix, and no trace of a
-Runner (no config dump, no work-dir files). ``--debug`` shows the traceback instead.
+``tools/train.py`` in a fresh process (``fresh_python``) on a generated tiny dataset, and
+checks: exit status 1, no traceback, exactly one ``error:`` line that names the config key and
+the fix, and no trace of a Runner (no config dump, no work-dir files). ``--debug`` shows the
+traceback instead.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +31,19 @@ def roots(tmp_path_factory):
     return good, bad
 
 
-def train(tmp_path: Path, config_text: str, *options: str, debug: bool = False):
+def train(fresh_python, tmp_path: Path, config_text: str, *options: str, debug: bool = False):
+    """``python tools/train.py CONFIG --work-dir WORK [--cfg-options ...] [--debug]`` in a fresh
+    process, from ``tmp_path``."""
     config = tmp_path / "mistake.py"
     config.write_text(f"_base_ = [{str(CONFIG)!r}]\n{config_text}\n")
     work = tmp_path / "work"
-    cmd = [sys.executable, str(REPO / "tools" / "train.py"), str(config), "--work-dir", str(work)]
+    args = [config, "--work-dir", work]
     if options:
-        cmd += ["--cfg-options", *options]
+        args += ["--cfg-options", *options]
     if debug:
-        cmd.append("--debug")
+        args.append("--debug")
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    proc = fresh_python.run(REPO / "tools" / "train.py", *args, env=env, cwd=tmp_path, timeout=300)
     return proc, work
 
 
@@ -65,13 +66,12 @@ def one_error_line(proc, work: Path) -> str:
     return errors[0]
 
 
-@pytest.mark.slow  # a subprocess that imports mmseg: ~10 s
-def test_unknown_loss_key_lists_the_accepted_keys_and_the_closest(tmp_path, roots):
+def test_unknown_loss_key_lists_the_accepted_keys_and_the_closest(tmp_path, roots, fresh_python):
     text = data_config(roots[0]) + (
         "\nmodel = dict(decode_head=dict(loss_decode=dict(type='CEMarginalLoss', "
         "penalty='l1', lamda=1.0)))"
     )
-    line = one_error_line(*train(tmp_path, text))
+    line = one_error_line(*train(fresh_python, tmp_path, text))
     assert line.startswith("error: model.decode_head.loss_decode.lamda: CEMarginalLoss has no key")
     assert "(closest: 'marginal_weight'; accepted keys: " in line  # the paper's lambda
     accepted = line.split("accepted keys: ")[1].split(")")[0].split(", ")
@@ -79,14 +79,13 @@ def test_unknown_loss_key_lists_the_accepted_keys_and_the_closest(tmp_path, root
     assert "rename or remove model.decode_head.loss_decode.lamda" in line
 
 
-@pytest.mark.slow
-def test_bad_loss_value_names_the_loss_and_its_config_path(tmp_path, roots):
+def test_bad_loss_value_names_the_loss_and_its_config_path(tmp_path, roots, fresh_python):
     text = data_config(roots[0]) + (
         "\nmodel = dict(decode_head=dict(loss_decode=["
         "dict(type='CrossEntropyLoss', avg_non_ignore=True), "
         "dict(type='LabelMarginalLoss', penalty='kl', temperature=0)]))"
     )
-    line = one_error_line(*train(tmp_path, text))
+    line = one_error_line(*train(fresh_python, tmp_path, text))
     assert line.startswith(
         "error: model.decode_head.loss_decode[1].temperature=0: LabelMarginalLoss refuses it: "
     )
@@ -94,11 +93,11 @@ def test_bad_loss_value_names_the_loss_and_its_config_path(tmp_path, roots):
     assert line.endswith("change model.decode_head.loss_decode[1].temperature")
 
 
-@pytest.mark.slow
-def test_label_outside_the_classes_names_the_file_and_the_fix(tmp_path, roots):
+def test_label_outside_the_classes_names_the_file_and_the_fix(tmp_path, roots, fresh_python):
     good, bad = roots
     line = one_error_line(
         *train(
+            fresh_python,
             tmp_path,
             data_config(good),
             f"train_dataloader.dataset.data_root={bad}",
@@ -110,10 +109,10 @@ def test_label_outside_the_classes_names_the_file_and_the_fix(tmp_path, roots):
     assert "train_dataloader.dataset.reduce_zero_label=False" in line
 
 
-@pytest.mark.slow
-def test_unused_data_root_override_is_reported_with_the_keys_to_set(tmp_path, roots):
+def test_unused_data_root_override_is_reported_with_the_keys_to_set(tmp_path, roots, fresh_python):
     wrong = tmp_path / "wrong"
-    line = one_error_line(*train(tmp_path, data_config(roots[0]), f"data_root={wrong}"))
+    proc, work = train(fresh_python, tmp_path, data_config(roots[0]), f"data_root={wrong}")
+    line = one_error_line(proc, work)
     assert line.startswith(f"error: data_root='{wrong}' is set at the top level but no dataloader")
     assert f"train_dataloader.dataset.data_root='{roots[0]}'" in line
     assert line.endswith(
@@ -122,9 +121,8 @@ def test_unused_data_root_override_is_reported_with_the_keys_to_set(tmp_path, ro
     )
 
 
-@pytest.mark.slow
-def test_debug_shows_the_traceback(tmp_path, roots):
-    proc, _ = train(tmp_path, data_config(roots[0]), "data_root=/nowhere", debug=True)
+def test_debug_shows_the_traceback(tmp_path, roots, fresh_python):
+    proc, _ = train(fresh_python, tmp_path, data_config(roots[0]), "data_root=/nowhere", debug=True)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
     assert "RunCheckError: data_root='/nowhere'" in proc.stderr

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from local_http import free_port
 from miou_reference import confusion_counts, miou_percent, predicted_classes
 from tiny_data import make_tiny_dataset
 
@@ -62,12 +62,6 @@ def metrics_of_last_run(work_dir: Path) -> dict:
     runs = sorted(p for p in work_dir.iterdir() if p.is_dir() and (p / f"{p.name}.json").exists())
     assert runs, f"no metrics json in {work_dir}"
     return json.loads((runs[-1] / f"{runs[-1].name}.json").read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def expected_miou(config: Path, checkpoint: Path, root: Path) -> tuple:
