@@ -6,8 +6,9 @@ repeat (so that changes of the machine's load hit every row alike):
 * the default (no ``--height``/``--width``): the **size table**, one row per input size
   (:data:`SIZES`), columns mmseg's ``CrossEntropyLoss(avg_non_ignore=True)`` (for the binary
   sizes its ``use_sigmoid=True`` BCE), ``CEMarginalLoss('l1')`` on its default path
-  (``compile='auto'``) and on the eager kernels (``compile=False``); min and median time, and
-  the ratios of the minima to mmseg's loss. At one thread unless ``--threads`` says otherwise.
+  (``compile='auto'``) and on the eager kernels (``compile=False``), the columns of a row
+  taking turns at running first; min and median time, and the ratios of the minima to
+  mmseg's loss. At one thread unless ``--threads`` says otherwise.
   On the CPU the minimum is taken of the process CPU time (``time.process_time``), which does
   not count the time the process waits while other processes use its core; the median of the
   wall-clock time is printed beside it.
@@ -319,7 +320,8 @@ def run_size_table(
     device: torch.device,
     log: Callable[[str], None] = _stderr,
 ) -> str:
-    """Time the columns of :func:`size_columns` at every size, interleaved per repeat.
+    """Time the columns of :func:`size_columns` at every size, interleaved per repeat (the
+    order of the columns rotating from one repeat to the next).
 
     Returns:
         str: A markdown table, one row per size: min and median milliseconds of each column
@@ -337,11 +339,14 @@ def run_size_table(
                     step_time(fn, z, label)
                 log(f"[{device}] warmup {shape} {name}: {time.perf_counter() - t0:.1f}s")
     times: Dict[Tuple, List[Tuple[float, float]]] = {}
-    for _ in range(repeats):
+    for r in range(repeats):
         for shape, z, label, cols in cases:
-            for name, fn in cols:
-                if fn is not None:
-                    times.setdefault((shape, name), []).append(step_times(fn, z, label))
+            # the columns take turns at running first (after another size's steps), so that
+            # no column always finds the allocator as the previous column left it
+            live = [(name, fn) for name, fn in cols if fn is not None]
+            shift = r % len(live)
+            for name, fn in live[shift:] + live[:shift]:
+                times.setdefault((shape, name), []).append(step_times(fn, z, label))
     clock = "CPU" if device.type == "cpu" else "wall"
     pick = 1 if device.type == "cpu" else 0
     lines = [
