@@ -21,10 +21,6 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 KEY = "decode.loss_ce_marginal_prop_mae"
 REG_KEY = "decode.loss_ce_marginal_marginal"
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
-# the Runner run (``trained``) is made once
-pytestmark = pytest.mark.xdist_group("runner")
-
 
 def tiny_config(root, work_dir):
     pipeline = [
