@@ -1,12 +1,15 @@
 """Suite-wide settings and checks. Shared data: see ``shared_data.require_shared_data``.
 
 The whole session runs with one torch intra-op thread (:data:`SUITE_THREADS`), set when pytest
-starts and restored when it ends: the tests' tensors are small, and on a shared machine extra
-threads only contend for the cores. The processes that tests start (the tools, torchrun ranks,
+starts (in each pytest-xdist worker too: every worker loads this file) and restored when it
+ends: the tests' tensors are small, and on a shared machine extra threads only contend for the
+cores. The processes that tests start (the tools, torchrun ranks,
 ``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
 session's environment for the same reason; a test that needs another value passes its own.
 mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
-and its yapf formatting of a config text runs once per text (``config_loading``).
+and its yapf formatting of a config text runs once per text (``config_loading``). On a
+pytest-xdist worker the files with slow tests are collected first (see
+:func:`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
