@@ -24,7 +24,7 @@ docs: install
 # The suite runs on two worker processes (pytest-xdist; PYTEST_WORKERS=0 runs it in one process).
 # --dist loadfile: one worker runs all the tests of a file, so that a module-scoped fixture (a
 # training, a built wheel) is built once. --no-loadscope-reorder: the workers take the files in
-# the order of the collection, where tests/conftest.py puts the files with slow tests first.
+# the order of the collection, where tests/conftest.py puts the longer files first.
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

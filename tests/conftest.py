@@ -8,7 +8,7 @@ cores. The processes that tests start (the tools, torchrun ranks,
 session's environment for the same reason; a test that needs another value passes its own.
 mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
 and its yapf formatting of a config text runs once per text (``config_loading``). On a
-pytest-xdist worker the files with slow tests are collected first (see
+pytest-xdist worker the longer files are collected first (see
 :func:`pytest_collection_modifyitems`).
 """
 
@@ -49,15 +49,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ[name] = value
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the order is that of the whole suite
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """On a pytest-xdist worker (``make test``: ``--dist loadfile --no-loadscope-reorder``), the
-    files that hold tests marked slow come first. The workers take whole files in this order,
-    so that the short files fill the end of the run and both workers finish at about the same
-    time. Within a file, and in a run without workers, the order is pytest's."""
+    files that hold tests marked slow come first, then those that start processes (tests that
+    use ``fresh_python``), then the rest. The workers take whole files in this order, so that
+    the short files fill the end of the run and both workers finish at about the same time.
+    Within a file, and in a run without workers, the order is pytest's."""
     if not hasattr(config, "workerinput"):
         return
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: files stay contiguous
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    processes = {item.path for item in items if "fresh_python" in item.fixturenames}
+    # a stable sort: the files stay contiguous and in collection order within each rank
+    items.sort(key=lambda item: (item.path not in slow, item.path not in processes))
 
 
 @pytest.fixture(autouse=True)
