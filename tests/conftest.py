@@ -3,9 +3,9 @@
 The whole session runs with one torch intra-op thread (:data:`SUITE_THREADS`), set when pytest
 starts (in each pytest-xdist worker too: every worker loads this file) and restored when it
 ends: the tests' tensors are small, and on a shared machine extra threads only contend for the
-cores. The processes that tests start (the tools, torchrun ranks,
-``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
-session's environment for the same reason; a test that needs another value passes its own.
+cores. The processes that tests start (the tools, torchrun ranks, ``mp.spawn`` workers)
+inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the session's environment for the
+same reason; a test that needs another value passes its own.
 mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
 and its yapf formatting of a config text runs once per text (``config_loading``). On a
 pytest-xdist worker the longer files are collected first (see
@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         return
     slow = {item.path for item in items if item.get_closest_marker("slow")}
     processes = {item.path for item in items if "fresh_python" in item.fixturenames}
-    # a stable sort: the files stay contiguous and in collection order within each rank
+    # a stable sort: the files stay contiguous, in collection order within each of the 3 tiers
     items.sort(key=lambda item: (item.path not in slow, item.path not in processes))
 
 
