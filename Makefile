@@ -22,10 +22,11 @@ docs: install
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 # The suite runs on two worker processes (pytest-xdist; PYTEST_WORKERS=0 runs it in one process).
-# --dist loadgroup: the tests of a module that share an expensive module-scoped fixture (a
-# training, a built wheel) carry an xdist_group mark and run on one worker, which builds it once.
+# --dist loadfile: one worker runs all the tests of a file, so that a module-scoped fixture (a
+# training, a built wheel) is built once. --no-loadscope-reorder: the workers take the files in
+# the order of the collection, where tests/conftest.py puts the longer files first.
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint docs
 	$(PY) -m pytest $(PYTEST_XDIST) --durations=25

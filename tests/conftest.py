@@ -1,12 +1,15 @@
 """Suite-wide settings and checks. Shared data: see ``shared_data.require_shared_data``.
 
 The whole session runs with one torch intra-op thread (:data:`SUITE_THREADS`), set when pytest
-starts and restored when it ends: the tests' tensors are small, and on a shared machine extra
-threads only contend for the cores. The processes that tests start (the tools, torchrun ranks,
-``mp.spawn`` workers) inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the
-session's environment for the same reason; a test that needs another value passes its own.
+starts (in each pytest-xdist worker too: every worker loads this file) and restored when it
+ends: the tests' tensors are small, and on a shared machine extra threads only contend for the
+cores. The processes that tests start (the tools, torchrun ranks, ``mp.spawn`` workers)
+inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the session's environment for the
+same reason; a test that needs another value passes its own.
 mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
-and its yapf formatting of a config text runs once per text (``config_loading``).
+and its yapf formatting of a config text runs once per text (``config_loading``). On a
+pytest-xdist worker the longer files are collected first (see
+:func:`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the order is that of the whole suite
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """On a pytest-xdist worker (``make test``: ``--dist loadfile --no-loadscope-reorder``), the
+    files that hold tests marked slow come first, then those that start processes (tests that
+    use ``fresh_python``), then the rest. The workers take whole files in this order, so that
+    the short files fill the end of the run and both workers finish at about the same time.
+    Within a file, and in a run without workers, the order is pytest's."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    processes = {item.path for item in items if "fresh_python" in item.fixturenames}
+    # a stable sort: the files stay contiguous, in collection order within each of the 3 tiers
+    items.sort(key=lambda item: (item.path not in slow, item.path not in processes))
 
 
 @pytest.fixture(autouse=True)

@@ -4,11 +4,13 @@ Every shell block (```` ```bash ````, ``sh``, ``shell``, ``console``) is precede
 before its fence (blank lines allowed in between), by an HTML comment that says how it is
 checked; the comment is invisible in the rendered page:
 
-``<!-- check: run [VAR=VALUE ...] [data=NAME ...] -->``
+``<!-- check: run [VAR=VALUE ...] [data=NAME[:K] ...] -->``
     ``tests/test_docs/test_command_blocks.py`` runs the block with bash in a scratch folder that
     mirrors the repository (``configs``, ``tools`` and ``results`` linked, ``mmseg_marginal``
     importable); ``VAR=VALUE`` replaces the block's own ``VAR=...`` line (a shorter training),
-    ``data=NAME`` links ``data/NAME`` to the shared dataset ``NAME``.
+    ``data=NAME`` links ``data/NAME`` to the shared dataset ``NAME``, ``data=NAME:K`` to a tree
+    of links to the first ``K`` files (by name) of each of its folders (a shorter run over the
+    same layout: the images, annotations and masks of one sample sort alike).
 ``<!-- check: test tests/PATH.py::NAME -->``
     that test runs the same command (shortened where it trains); the check asserts it exists.
 ``<!-- check: install -->``
@@ -58,6 +60,8 @@ class Marker:
     test: Optional[str] = None
     variables: Dict[str, str] = field(default_factory=dict)
     data: List[str] = field(default_factory=list)
+    #: ``data=NAME:K``: the number of files kept in each folder of the dataset ``NAME``
+    data_files: Dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,7 +94,12 @@ def parse_marker(spec: str) -> Marker:
             i += 2
             continue
         if word.startswith("data="):
-            marker.data.append(word[len("data=") :])
+            name, colon, count = word[len("data=") :].partition(":")
+            if colon:
+                if not count.isdigit() or int(count) < 1:
+                    raise ValueError(f"data=NAME:K needs a whole K >= 1, got {word!r}")
+                marker.data_files[name] = int(count)
+            marker.data.append(name)
         elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", word):
             name, value = word.split("=", 1)
             marker.variables[name] = value

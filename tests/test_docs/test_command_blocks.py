@@ -52,11 +52,21 @@ def _env() -> dict:
 def test_markers_parse_and_reject_nonsense():
     marker = parse_marker("run N=2 data=drive")
     assert marker.kinds == ["run"] and marker.variables == {"N": "2"}
-    assert marker.data == ["drive"]
+    assert marker.data == ["drive"] and marker.data_files == {}
+    marker = parse_marker("run data=drive:2 data=camvid")
+    assert marker.data == ["drive", "camvid"] and marker.data_files == {"drive": 2}
     marker = parse_marker("cityscapes gpu")
     assert marker.kinds == ["cityscapes", "gpu"]
     assert parse_marker("test tests/a.py::b").test == "tests/a.py::b"
-    for bad in ["", "runn", "test", "gpu N=2", "test tests/a.py"]:
+    for bad in [
+        "",
+        "runn",
+        "test",
+        "gpu N=2",
+        "test tests/a.py",
+        "run data=drive:0",
+        "run data=a:x",
+    ]:
         with pytest.raises(ValueError):
             parse_marker(bad)
 
@@ -169,13 +179,47 @@ def test_api_page_documents_every_registered_component():
     assert registered <= documented, f"not in docs/api.md: {sorted(registered - documented)}"
 
 
-def _sandbox(tmp_path: Path, data: list) -> Path:
+def _sandbox(tmp_path: Path, marker) -> Path:
     for name in ("configs", "tools", "results"):
         (tmp_path / name).symlink_to(REPO / name)
-    for name in data:
+    for name in marker.data:
         (tmp_path / "data").mkdir(exist_ok=True)
-        (tmp_path / "data" / name).symlink_to(require_shared_data(name))
+        source = require_shared_data(name)
+        if name in marker.data_files:
+            _link_first_files(source, tmp_path / "data" / name, marker.data_files[name])
+        else:
+            (tmp_path / "data" / name).symlink_to(source)
     return tmp_path
+
+
+def _link_first_files(source: Path, target: Path, count: int) -> None:
+    """``target``: the folders of ``source``, each with links to its first ``count`` files."""
+    for folder, _, files in os.walk(source, followlinks=True):
+        mirror = target / Path(folder).relative_to(source)
+        mirror.mkdir(parents=True, exist_ok=True)
+        for name in sorted(files)[:count]:
+            (mirror / name).symlink_to(Path(folder) / name)
+
+
+def test_first_files_of_each_folder_are_linked(tmp_path):
+    source = tmp_path / "source"
+    for folder in ("images/val", "annotations/val"):
+        (source / folder).mkdir(parents=True)
+        for stem in ("03", "01", "02"):
+            (source / folder / f"{stem}.png").write_text(stem)
+    (source / "README.md").write_text("readme")
+    _link_first_files(source, tmp_path / "linked", 2)
+    linked = sorted(
+        p.relative_to(tmp_path / "linked").as_posix() for p in (tmp_path / "linked").rglob("*.*")
+    )
+    assert linked == [
+        "README.md",
+        "annotations/val/01.png",
+        "annotations/val/02.png",
+        "images/val/01.png",
+        "images/val/02.png",
+    ]
+    assert (tmp_path / "linked" / "images" / "val" / "02.png").read_text() == "02"
 
 
 @pytest.mark.slow
@@ -191,7 +235,7 @@ def test_run_blocks_run(block, tmp_path):
         and not (REPO / "mmseg_marginal" / "__main__.py").exists()
     ):
         pytest.skip("python -m mmseg_marginal: no mmseg_marginal/__main__.py in this checkout")
-    cwd = _sandbox(tmp_path, marker.data)
+    cwd = _sandbox(tmp_path, marker)
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", text],
         cwd=cwd,

@@ -28,10 +28,6 @@ from mmseg_marginal.engine.checkpoint import (
 
 REPO = Path(__file__).resolve().parents[2]
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
-# the scenarios run once
-pytestmark = pytest.mark.xdist_group("torch_versions")
-
 DRIVER = r"""
 import argparse, dataclasses, json, os, sys
 import numpy as np

@@ -21,10 +21,6 @@ from mmseg_marginal.datasets import generate_synthetic_streets
 KEY = "decode.loss_ce_marginal_prop_mae"
 REG_KEY = "decode.loss_ce_marginal_marginal"
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
-# the Runner run (``trained``) is made once
-pytestmark = pytest.mark.xdist_group("runner")
-
 
 def tiny_config(root, work_dir):
     pipeline = [
@@ -162,7 +158,6 @@ def read_scalars(log_dir):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.slow
 def test_hook_scalars_reach_the_log_and_backend(trained):
     # one value per iteration in the message hub
     prop_mae = trained["hub"][f"train/{KEY}"]
@@ -182,7 +177,6 @@ def test_hook_scalars_reach_the_log_and_backend(trained):
     assert f"{KEY}: " in log and f"{REG_KEY}: " in log
 
 
-@pytest.mark.slow
 def test_val_and_test_metrics_have_both_key_sets(trained):
     val = [r for r in read_scalars(trained["log_dir"]) if "mIoU" in r]
     assert len(val) == 1
@@ -194,7 +188,6 @@ def test_val_and_test_metrics_have_both_key_sets(trained):
     assert val[0]["mPropMAE"] == pytest.approx(trained["test_metrics"]["mPropMAE"], abs=1e-4)
 
 
-@pytest.mark.slow
 def test_results_table_on_a_real_work_dir(trained):
     work_dir = str(trained["work_dir"])
     res = collect_results([work_dir], names=["CE+L1"])

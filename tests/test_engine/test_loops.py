@@ -17,10 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = REPO / "tests" / "data" / "configs" / "tiny_fpn_r18.py"
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
-# the uninterrupted reference run is made once
-pytestmark = pytest.mark.xdist_group("loops")
-
 
 class Numbers(Dataset):
     def __init__(self, size: int) -> None:

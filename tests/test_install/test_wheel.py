@@ -31,9 +31,7 @@ DRIVE_CONFIG = "unet-s4-c16_1xb8-1.5k_drive-fov-64x64_bce-l1"
 SOURCES = ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE")
 SOURCE_DIRS = ("mmseg_marginal", "configs", "tools", "requirements")
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup): the wheel is built
-# and installed once, the shipped config trained once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
+pytestmark = pytest.mark.slow
 
 
 def _repo_configs(pattern: str = "*.py") -> list[str]:

@@ -20,10 +20,6 @@ _spec = importlib.util.spec_from_file_location("ddp_ce_marginal", WORKER)
 ddp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ddp)
 
-# one worker runs this module's tests (pytest-xdist, --dist loadgroup):
-# the two-process run is made once
-pytestmark = pytest.mark.xdist_group("ddp")
-
 
 def single_process(target: str, per_rank: bool) -> dict:
     """The same training in one process: the loss of the whole batch, or (``per_rank``) the

@@ -45,7 +45,6 @@ def run(cmd: list, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 def test_two_processes_write_one_zip(tree, tiny, tmp_path: Path):
     """Under torch.distributed.run (2 CPU ranks, gloo) each rank writes its share; one zip."""
     root, images = tree
