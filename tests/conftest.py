@@ -1,11 +1,12 @@
 """Suite-wide settings and checks. Shared data: see ``shared_data.require_shared_data``.
 
 The whole session runs with one torch intra-op thread (:data:`SUITE_THREADS`), set when pytest
-starts (in each pytest-xdist worker too: every worker loads this file) and restored when it
-ends: the tests' tensors are small, and on a shared machine extra threads only contend for the
-cores. The processes that tests start (the tools, torchrun ranks, ``mp.spawn`` workers)
-inherit ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the session's environment for the
-same reason; a test that needs another value passes its own.
+starts (in each pytest-xdist worker too: every worker loads this file; the process that starts
+the workers runs no test and does not import torch) and restored when it ends: the tests'
+tensors are small, and on a shared machine extra threads only contend for the cores. The
+processes that tests start (the tools, torchrun ranks, ``mp.spawn`` workers) inherit
+``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` from the session's environment for the same
+reason; a test that needs another value passes its own.
 mmengine's lookup of ``mmseg::`` config bases reads each of mmseg's metafiles once per session,
 and its yapf formatting of a config text runs once per text (``config_loading``). On a
 pytest-xdist worker the longer files are collected first (see
@@ -17,8 +18,6 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
-from config_loading import memoized_formatting, memoized_metafiles
 from fresh_processes import REPO, FreshProcesses
 
 SUITE_THREADS = 1
@@ -27,13 +26,23 @@ _SAVED = pytest.StashKey[tuple]()
 _START_ENV = pytest.StashKey[dict]()
 
 
+def _starts_workers(config: pytest.Config) -> bool:
+    """Whether this process is the controller of pytest-xdist workers (``-n N``, N > 0): it runs
+    no test, so it neither imports torch (the workers start sooner) nor sets its threads."""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_SAVED] = (
-        torch.get_num_threads(),
-        {name: os.environ.get(name) for name in SUITE_ENV},
-    )
-    torch.set_num_threads(SUITE_THREADS)
-    os.environ.update(SUITE_ENV)
+    env = {name: os.environ.get(name) for name in SUITE_ENV}
+    if _starts_workers(config):
+        threads = None
+    else:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(SUITE_THREADS)
+    config.stash[_SAVED] = (threads, env)
+    os.environ.update(SUITE_ENV)  # inherited by the workers and every process a test starts
     config.stash[_START_ENV] = dict(os.environ)
 
 
@@ -41,7 +50,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _SAVED not in config.stash:
         return
     threads, env = config.stash[_SAVED]
-    torch.set_num_threads(threads)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
@@ -68,6 +80,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 def _torch_thread_count_restored(request: pytest.FixtureRequest):
     """A test that changes torch's intra-op thread count must restore it: every test runs with
     the session's :data:`SUITE_THREADS`."""
+    import torch
+
     before = torch.get_num_threads()
     yield
     after = torch.get_num_threads()
@@ -81,6 +95,8 @@ def _torch_thread_count_restored(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_config_lookup_and_printing():
+    from config_loading import memoized_formatting, memoized_metafiles
+
     with memoized_metafiles(), memoized_formatting():
         yield
 
