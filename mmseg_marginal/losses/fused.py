@@ -15,8 +15,8 @@ al., "The hidden label-marginal biases of segmentation losses", Eq. 5 and Append
 
 with ``p = softmax(z)``, ``a_i`` the per-pixel CE weight (validity x class weight x pixel
 weight), ``v_i`` the validity of pixel ``i`` and ``G = dL/dpsum`` the incoming gradient of the
-class sums. Ignored pixels get exactly zero gradient. :class:`FusedBinaryStats` is the same for
-one foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
+class sums. Ignored pixels get exactly zero gradient. With ``binary=True`` it is the same for one
+foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
 
 .. math::
 
@@ -423,8 +423,8 @@ def stats_forward(
     options: KernelOptions,
     binary: bool,
 ) -> Tuple[Tensor, ...]:
-    """The statistics of :class:`FusedMarginalStats` (``binary=False``, logits ``(B, K, P)``)
-    or :class:`FusedBinaryStats` (``binary=True``, foreground logits ``(B, P)``); saves what
+    """The statistics of :class:`FusedMarginalStats` (``binary=False``: logits ``(B, K, P)``;
+    ``binary=True``: foreground logits ``(B, P)``); saves what
     :func:`stats_backward` needs on ``ctx``. Shared by the autograd functions that return the
     statistics and the one that returns a whole marginal loss."""
     ctx.options = options
@@ -555,13 +555,17 @@ class FusedMarginalStats(torch.autograd.Function):
     """One pass over the logits for the CE sum, tempered-softmax class sums and label counts.
 
     Inputs: logits ``z`` ``(B, K, P)`` (float32/float64, contiguous), raw int64 labels
-    ``(B, P)``, optional CE class weights ``(K,)`` and per-pixel CE weights ``(B, P)``, and a
-    :class:`KernelOptions`.
+    ``(B, P)``, optional CE class weights ``(K,)`` and per-pixel CE weights ``(B, P)``, a
+    :class:`KernelOptions` and ``binary``. In binary mode (sigmoid, ``binary=True``) ``z`` is
+    the foreground logits ``(B, P)``, the labels are in {0, 1} (or ignored) and the class
+    weight is one element (mmseg's ``pos_weight``).
 
     Returns:
-        tuple: ``ce_sum`` (0-dim, ``sum_i a_i (-log softmax(z_i)[y_i])``), ``ce_denom`` (0-dim,
-        ``sum_i valid_i c_{y_i}``), ``psum`` ``(B, K)`` (``sum_{i valid} softmax(tau z_i)``),
-        ``counts`` ``(B, K)`` int64, ``am_counts`` ``(B, K)`` int64 (0-dim without
+        tuple: ``ce_sum`` (0-dim, ``sum_i a_i (-log softmax(z_i)[y_i])``; binary:
+        ``sum_i a_i (c y_i softplus(-z_i) + (1 - y_i) softplus(z_i))``), ``ce_denom`` (0-dim,
+        ``sum_i valid_i c_{y_i}``; binary: the number of valid pixels), ``psum`` ``(B, K)``
+        (``sum_{i valid} softmax(tau z_i)``; binary: ``[sum sigmoid(-tau z), sum sigmoid(tau
+        z)]``), ``counts`` ``(B, K)`` int64, ``am_counts`` ``(B, K)`` int64 (0-dim without
         ``with_argmax``), ``n_valid`` ``(B,)`` int64, ``n_bad`` (0-dim int64, non-ignored
         labels outside ``[0, K)``, treated as ignored). ``ce_sum`` and ``psum`` are
         differentiable.
@@ -575,8 +579,9 @@ class FusedMarginalStats(torch.autograd.Function):
         cw: Optional[Tensor],
         pw: Optional[Tensor],
         options: KernelOptions,
+        binary: bool,
     ) -> Tuple[Tensor, ...]:
-        out = stats_forward(ctx, z, label, cw, pw, options, binary=False)
+        out = stats_forward(ctx, z, label, cw, pw, options, binary=binary)
         ctx.mark_non_differentiable(*out[1:2], *out[3:])
         return out
 
@@ -585,39 +590,4 @@ class FusedMarginalStats(torch.autograd.Function):
     def backward(
         ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
     ) -> tuple:
-        return stats_backward(ctx, g_ce, g_psum), None, None, None, None
-
-
-class FusedBinaryStats(torch.autograd.Function):
-    """:class:`FusedMarginalStats` for one foreground logit (sigmoid mode).
-
-    Inputs: foreground logits ``z`` ``(B, P)``, raw int64 labels ``(B, P)`` (in {0, 1} or
-    ignored), an optional one-element foreground weight ``c`` (mmseg's ``pos_weight``), optional
-    per-pixel CE weights ``(B, P)`` and a :class:`KernelOptions`.
-
-    Returns:
-        tuple: as :class:`FusedMarginalStats` with ``K = 2`` columns (background, foreground);
-        ``ce_sum`` is ``sum_i a_i (c y_i softplus(-z_i) + (1 - y_i) softplus(z_i))`` and
-        ``ce_denom`` the number of valid pixels; ``psum = [sum sigmoid(-tau z), sum
-        sigmoid(tau z)]`` over the valid pixels.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        z: Tensor,
-        label: Tensor,
-        pos_weight: Optional[Tensor],
-        pw: Optional[Tensor],
-        options: KernelOptions,
-    ) -> Tuple[Tensor, ...]:
-        out = stats_forward(ctx, z, label, pos_weight, pw, options, binary=True)
-        ctx.mark_non_differentiable(*out[1:2], *out[3:])
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(
-        ctx: Any, g_ce: Optional[Tensor], _g1: Any, g_psum: Optional[Tensor], *_: Any
-    ) -> tuple:
-        return stats_backward(ctx, g_ce, g_psum), None, None, None, None
+        return stats_backward(ctx, g_ce, g_psum), None, None, None, None, None

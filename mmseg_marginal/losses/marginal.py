@@ -32,7 +32,6 @@ from torch.autograd.function import once_differentiable
 
 from .base import SegLoss
 from .fused import (
-    FusedBinaryStats,
     FusedMarginalStats,
     KernelOptions,
     KernelRunner,
@@ -118,10 +117,7 @@ def marginal_stats(
     options = _kernel_options(inp, temperature, runner, with_ce=with_ce, with_argmax=with_argmax)
     z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
     with torch.autocast(device_type=z.device.type, enabled=False):
-        if inp.binary:
-            out = FusedBinaryStats.apply(z, label, cw, pw, options)
-        else:
-            out = FusedMarginalStats.apply(z, label, cw, pw, options)
+        out = FusedMarginalStats.apply(z, label, cw, pw, options, inp.binary)
     ce, denom, psum, counts, am_counts, n_valid, n_bad = out
     _raise_on_bad_labels(inp, n_bad)
     return MarginalStats(psum, counts, n_valid, ce, denom, am_counts if with_argmax else None)
@@ -343,10 +339,10 @@ def marginal_term_grad(
 class FusedMarginalLoss(torch.autograd.Function):
     """A whole marginal loss, ``ce_sum / ce_divisor + weight * R``, from one fused pass.
 
-    Inputs as :class:`~mmseg_marginal.losses.fused.FusedMarginalStats` (or
-    :class:`~mmseg_marginal.losses.fused.FusedBinaryStats` with ``binary``), then a
-    :class:`MarginalObjective`. The gradient of ``R`` with respect to the class sums is
-    written out (:func:`marginal_term_grad`), so that autograd records one node for the loss.
+    Inputs as :class:`~mmseg_marginal.losses.fused.FusedMarginalStats` without ``binary``, then
+    a :class:`MarginalObjective` (whose ``binary`` selects the mode). The gradient of ``R``
+    with respect to the class sums is written out (:func:`marginal_term_grad`), so that
+    autograd records one node for the loss.
 
     Returns:
         tuple: the loss (0-dim, differentiable) and the tuple of statistics ``(R, counts,
