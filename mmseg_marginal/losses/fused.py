@@ -267,10 +267,10 @@ def _forward_kernel(
     m = z.amax(1, keepdim=True)
     if fusible:
         zs = z - m
-        lset = torch.log(_exp_tau(zs, tau, lo).sum(1, keepdim=True))
+        lset = torch.log(_exp_tau(zs, tau, lo).sum(1))
         # recomputed (not kept from the line above), so that inductor keeps no logits-sized
         # buffer
-        psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset) * vf.unsqueeze(1)).sum(2)
+        psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset).unsqueeze(1) * vf.unsqueeze(1)).sum(2)
         lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
     elif keep:
         # small inputs: keep exp(tau (z - max)) and exp(z - max) (unnormalized) for backward,
@@ -285,7 +285,7 @@ def _forward_kernel(
             e1 = zs.clamp_min_(lo).exp_() if with_ce else None
         set_ = s_keep.sum(1)
         psum = _class_sums(s_keep, vf / set_)
-        lset = torch.log(set_).unsqueeze(1)
+        lset = torch.log(set_)
         if with_ce:
             p_keep = e1
             lse1 = torch.log(e1.sum(1))
@@ -296,7 +296,7 @@ def _forward_kernel(
         buf = torch.sub(z, m).mul_(tau).clamp_min_(lo / 2).exp_()  # exp(tau (z - max))
         set_ = buf.sum(1)
         psum = _class_sums(buf, vf / set_)
-        lset = torch.log(set_).unsqueeze(1)
+        lset = torch.log(set_)
         if with_ce:
             lse1 = torch.sub(z, m, out=buf).clamp_min_(lo).exp_().sum(1).log_()
         else:
@@ -306,7 +306,6 @@ def _forward_kernel(
         s_keep = vf
     if not (keep and with_ce):
         p_keep = vf
-    lset = lset.squeeze(1)
     m = m.squeeze(1)
     n_valid = valid.sum(1)
     if with_ce:

@@ -212,6 +212,14 @@ def predicted_proportions(
     return normalize_proportions(st.psum, st.n_valid)
 
 
+def default_class_reduction(penalty: str, class_reduction: Optional[str]) -> str:
+    """``class_reduction``, or the authors' default for ``penalty`` when it is None (``'mean'``
+    for L1, ``'sum'`` for KL)."""
+    if class_reduction is not None:
+        return class_reduction
+    return "mean" if penalty == "l1" else "sum"
+
+
 def marginal_penalty(
     gt_prop: Tensor,
     pred_prop: Tensor,
@@ -243,8 +251,7 @@ def marginal_penalty(
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
     if class_reduction not in CLASS_REDUCTIONS:
         raise ValueError(f"class_reduction must be 'mean', 'sum' or None, got {class_reduction!r}")
-    if class_reduction is None:
-        class_reduction = "mean" if penalty == "l1" else "sum"
+    class_reduction = default_class_reduction(penalty, class_reduction)
     gt_prop = gt_prop.to(pred_prop.dtype)
     if penalty == "l1":
         if binary:
@@ -553,7 +560,7 @@ class MarginalMixin(StatsReporter):
             prior = self._prior_for(inp.num_classes, inp.binary)
         objective = MarginalObjective(
             penalty=self.penalty,
-            class_reduction=self.class_reduction or ("mean" if self.penalty == "l1" else "sum"),
+            class_reduction=default_class_reduction(self.penalty, self.class_reduction),
             pooling=self.pooling,
             prior=prior,
             weight=weight,
