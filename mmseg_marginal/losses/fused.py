@@ -59,13 +59,17 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .inputs import LARGE_NUMEL
-from .labels import class_counts, label_masks
+from .inputs import LARGE_NUMEL, NO_IGNORE
+from .labels import class_counts, count_ignored, count_labels, label_masks
 
 #: Minimum number of float32 logits elements for which ``compile='auto'`` compiles.
 AUTO_COMPILE_MIN_NUMEL = LARGE_NUMEL
 
 _COMPILE_MODES = (True, False, "auto")
+
+#: ``log2(e)``: the eager kernels take ``exp(x)`` as ``exp2(x * LOG2E)`` (on CPUs where torch's
+#: ``exp`` goes through the vector math library, ``exp2`` is the faster of the two).
+LOG2E = 1.0 / math.log(2.0)
 
 _LOG = logging.getLogger(__name__)
 
@@ -254,15 +258,15 @@ def _forward_kernel(
     tau: float,
     with_ce: bool,
     with_argmax: bool,
-    keep: bool,
     fusible: bool,
 ) -> Tuple[Tensor, ...]:
-    """Forward statistics; see :class:`FusedMarginalStats` (the other outputs are saved for
-    backward: validity, clean labels, CE weights, ``max``, the two log-sum-exps and, with
-    ``keep`` (eager only), the two softmaxes; otherwise placeholders)."""
+    """Forward statistics of the recomputing formulations (compiled, or eager on large
+    inputs): ``(ce, denom, psum, valid, clean labels, argmax)`` and the tuple saved for
+    :func:`_backward_kernel` (``vf``, clean labels, CE weights ``a``, ``max``, and the
+    log-sum-exps of ``z`` and ``tau z``); see :class:`FusedMarginalStats`."""
     k = z.shape[1]
     lo = exp_floor(z.dtype)
-    valid, lab_c, n_bad = label_masks(label, k, ignore_index)
+    valid, lab_c = label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
     m = z.amax(1, keepdim=True)
     if fusible:
@@ -272,57 +276,48 @@ def _forward_kernel(
         # buffer
         psum = (_exp_tau(zs, tau, lo) * torch.exp(-lset).unsqueeze(1) * vf.unsqueeze(1)).sum(2)
         lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
-    elif keep:
-        # small inputs: keep exp(tau (z - max)) and exp(z - max) (unnormalized) for backward,
-        # which rescales them by the per-pixel sums (no exp there)
-        zs = torch.sub(z, m)
-        if _integer_tau(tau):
-            # exp(tau zs) = exp(zs) ** tau by binary powering: one exp for both softmaxes
-            e1 = zs.clamp_min_(lo).exp_()
-            s_keep = _int_power(e1.clamp_min(math.exp(lo / 2 / tau)), int(tau))
-        else:
-            s_keep = torch.mul(zs, tau).clamp_min_(lo / 2).exp_()
-            e1 = zs.clamp_min_(lo).exp_() if with_ce else None
-        set_ = s_keep.sum(1)
-        psum = _class_sums(s_keep, vf / set_)
-        lset = torch.log(set_)
-        if with_ce:
-            p_keep = e1
-            lse1 = torch.log(e1.sum(1))
-        else:
-            lse1 = None
-        del zs, e1
     else:
-        buf = torch.sub(z, m).mul_(tau).clamp_min_(lo / 2).exp_()  # exp(tau (z - max))
+        # one logits-sized buffer: exp(tau (z - max)), then exp(z - max)
+        buf = torch.sub(z, m).mul_(tau * LOG2E).clamp_min_(lo * LOG2E / 2).exp2_()
         set_ = buf.sum(1)
         psum = _class_sums(buf, vf / set_)
         lset = torch.log(set_)
+        lse1 = None
         if with_ce:
-            lse1 = torch.sub(z, m, out=buf).clamp_min_(lo).exp_().sum(1).log_()
-        else:
-            lse1 = None
+            torch.sub(z, m, out=buf).mul_(LOG2E).clamp_min_(lo * LOG2E).exp2_()
+            lse1 = buf.sum(1).log_()
         del buf
-    if not keep:
-        s_keep = vf
-    if not (keep and with_ce):
-        p_keep = vf
     m = m.squeeze(1)
-    n_valid = valid.sum(1)
-    if with_ce:
-        a = vf if cw is None else vf * cw[lab_c]
-        denom = a.sum()
-        if pw is not None:
-            a = a * pw
-        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
-        ce = ((lse1 - zy) * a).sum()
-    else:
-        lse1 = a = vf
-        ce = denom = lset.new_zeros(())
-    # the class counts come from bincount outside the kernels (a comparison with every class
-    # index would be a K x P pass of its own)
+    ce, denom, a = _ce_sum(z, lab_c, vf, m, lse1, cw, pw) if with_ce else _no_ce(vf)
+    if lse1 is None:
+        lse1 = vf
     argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
-    saved = (vf, lab_c, a, m, lse1, lset, s_keep, p_keep)
-    return (ce, denom, psum, valid, argmax, n_valid, n_bad) + saved
+    return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, m, lse1, lset)
+
+
+def _ce_sum(
+    z: Tensor,
+    lab_c: Tensor,
+    vf: Tensor,
+    m: Tensor,
+    lse1: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """The weighted CE sum ``sum_i a_i (lse1_i - (z_{i y_i} - m_i))``, its denominator
+    ``sum_i v_i c_{y_i}`` and the per-pixel CE weights ``a`` ``(B, P)``."""
+    a = vf if cw is None else vf * cw[lab_c]
+    denom = a.sum()
+    if pw is not None:
+        a = a * pw
+    zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
+    return ((lse1 - zy) * a).sum(), denom, a
+
+
+def _no_ce(vf: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Zero CE sum and denominator without the CE term (``vf`` stands in for ``a``)."""
+    zero = vf.new_zeros(())
+    return zero, zero, vf
 
 
 def _backward_kernel(
@@ -333,19 +328,16 @@ def _backward_kernel(
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
-    s_keep: Tensor,
-    p_keep: Tensor,
     g_ce: Tensor,
     g: Tensor,
     *,
     tau: float,
     with_ce: bool,
-    keep: bool,
     fusible: bool,
 ) -> Tensor:
-    """Analytic gradient of the module docstring from the per-pixel statistics of the
-    forward; ``g_ce`` is the 0-dim gradient of the CE sum, ``g`` the ``(B, K)`` one of
-    ``psum``."""
+    """Analytic gradient of the module docstring, recomputing both softmaxes from the
+    per-pixel statistics of :func:`_forward_kernel`; ``g_ce`` is the 0-dim gradient of the CE
+    sum, ``g`` the ``(B, K)`` one of ``psum``."""
     lo = exp_floor(z.dtype)
     m, lset = m.unsqueeze(1), lset.unsqueeze(1)
     vt = (vf * tau).unsqueeze(1)
@@ -360,27 +352,91 @@ def _backward_kernel(
             p = torch.exp(zs.clamp_min(lo)) * torch.exp(-lse1.unsqueeze(1))
             grad = grad + (a * g_ce).unsqueeze(1) * (p - onehot)
         return grad
-    if keep:
-        # s = s_keep / set and p = p_keep / se1 (set = exp(lset), se1 = exp(lse1)):
-        # tau v s (G - <G, s>) = (tau v / set) (s_keep G - s_keep <G, s_keep> / set)
-        rs = torch.exp(-lset)
-        grad = torch.mul(s_keep, g.unsqueeze(2))
-        grad.addcmul_(s_keep, _pixel_dots(s_keep, g).mul_(rs).neg_())
-        grad.mul_(vt * rs)
-        if with_ce:
-            ag = (a * g_ce).unsqueeze(1)
-            grad.addcmul_(p_keep, ag * torch.exp(-lse1.unsqueeze(1)))
-            grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
-        return grad
     # two logits-sized buffers: the gradient and one temporary
-    s = torch.sub(z, m).mul_(tau).clamp_min_(lo / 2).sub_(lset).exp_()  # softmax(tau z)
+    s = torch.sub(z, m).mul_(tau * LOG2E).clamp_min_(lo * LOG2E / 2)
+    s = s.sub_(lset * LOG2E).exp2_()  # softmax(tau z)
     t = _pixel_dots(s, g)  # (B, 1, P) = <G_b, s_i>
     grad = torch.mul(s, g.unsqueeze(2))
     grad.sub_(s.mul_(t)).mul_(vt)
     if with_ce:
         ag = (a * g_ce).unsqueeze(1)
-        p = torch.sub(z, m, out=s).sub_(lse1.unsqueeze(1)).clamp_min_(lo).exp_()  # softmax(z)
+        # softmax(z) = exp(z - (max + lse1))
+        p = torch.sub(z, m + lse1.unsqueeze(1), out=s).mul_(LOG2E).clamp_min_(lo * LOG2E).exp2_()
         grad.addcmul_(p, ag)
+        grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
+    return grad
+
+
+def _keep_forward(
+    z: Tensor,
+    label: Tensor,
+    cw: Optional[Tensor],
+    pw: Optional[Tensor],
+    *,
+    ignore_index: int,
+    tau: float,
+    with_ce: bool,
+    with_argmax: bool,
+) -> Tuple[Tensor, ...]:
+    """Forward statistics of the eager formulation that keeps the softmaxes (small inputs):
+    as :func:`_forward_kernel`, the saved tuple for :func:`_keep_backward` being ``vf``, clean
+    labels, ``a``, ``w = vf / sum_k exp(tau (z - max))``, ``1 / sum_k exp(tau (z - max))``,
+    ``1 / sum_k exp(z - max)`` and the unnormalized ``exp(tau (z - max))`` and
+    ``exp(z - max)``."""
+    k = z.shape[1]
+    lo2 = exp_floor(z.dtype) * LOG2E
+    valid, lab_c = label_masks(label, k, ignore_index)
+    vf = valid.to(z.dtype)
+    m = z.amax(1, keepdim=True)
+    zs2 = torch.sub(z, m).mul_(LOG2E)  # log2(e) (z - max)
+    e1 = None
+    if _integer_tau(tau):
+        # exp(tau zs) = exp(zs) ** tau by binary powering: one exponential for both softmaxes
+        e1 = zs2.clamp_min_(lo2).exp2_()
+        s_keep = _int_power(e1.clamp_min(2.0 ** (lo2 / 2 / tau)), int(tau))
+    else:
+        s_keep = torch.mul(zs2, tau).clamp_min_(lo2 / 2).exp2_()
+        if with_ce:
+            e1 = zs2.clamp_min_(lo2).exp2_()
+    rs = s_keep.sum(1).reciprocal_()
+    w = vf * rs
+    psum = _class_sums(s_keep, w)
+    m = m.squeeze(1)
+    if with_ce:
+        rse1 = e1.sum(1)
+        ce, denom, a = _ce_sum(z, lab_c, vf, m, torch.log(rse1), cw, pw)
+        rse1 = rse1.reciprocal_()
+    else:
+        ce, denom, a = _no_ce(vf)
+        e1 = rse1 = vf
+    argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
+    return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, w, rs, rse1, s_keep, e1)
+
+
+def _keep_backward(
+    vf: Tensor,
+    lab_c: Tensor,
+    a: Tensor,
+    w: Tensor,
+    rs: Tensor,
+    rse1: Tensor,
+    s_keep: Tensor,
+    e1: Tensor,
+    g_ce: Tensor,
+    g: Tensor,
+    *,
+    tau: float,
+    with_ce: bool,
+) -> Tensor:
+    """The gradient of :func:`_backward_kernel` from the softmaxes kept by
+    :func:`_keep_forward`: with ``s = rs s_keep`` and ``p = rse1 e1``,
+    ``tau v s (G - <G, s>) = tau w (s_keep G - s_keep rs <G, s_keep>)``."""
+    grad = torch.mul(s_keep, g.unsqueeze(2))
+    grad.addcmul_(s_keep, _pixel_dots(s_keep, g).mul_(rs.unsqueeze(1)).neg_())
+    grad.mul_((w * tau).unsqueeze(1))
+    if with_ce:
+        ag = (a * g_ce).unsqueeze(1)
+        grad.addcmul_(e1, ag * rse1.unsqueeze(1))
         grad.scatter_add_(1, lab_c.unsqueeze(1), -ag)
     return grad
 
@@ -404,6 +460,11 @@ class KernelOptions(NamedTuple):
     use_compile: bool
     #: The runner that runs and counts the kernels.
     runner: KernelRunner
+
+    @property
+    def ignored(self) -> Optional[int]:
+        """The ignored label, None for none."""
+        return None if self.ignore_index == NO_IGNORE else self.ignore_index
 
 
 def _keeps_softmax(z: Tensor, options: KernelOptions) -> bool:
@@ -430,28 +491,32 @@ def stats_forward(
     ctx.binary = binary
     if binary:
         return _binary_forward(ctx, z, label, cw, pw, options)
-    out = options.runner.run(
-        _forward_kernel,
-        options.use_compile,
-        z=z,
-        label=label,
-        cw=cw,
-        pw=pw,
+    ctx.keep = _keeps_softmax(z, options)
+    kwargs = dict(
         ignore_index=options.ignore_index,
         tau=options.tau,
         with_ce=options.with_ce,
         with_argmax=options.with_argmax,
-        keep=_keeps_softmax(z, options),
     )
-    ce, denom, psum, valid, argmax, n_valid, n_bad = out[:7]
+    if ctx.keep:
+        options.runner.eager_calls += 1
+        out = _keep_forward(z, label, cw, pw, **kwargs)
+    else:
+        out = options.runner.run(
+            _forward_kernel, options.use_compile, z=z, label=label, cw=cw, pw=pw, **kwargs
+        )
+    ce, denom, psum, valid, lab_c, argmax, saved = out
     k = z.shape[1]
-    lab_c = out[8]
-    counts = class_counts(lab_c, valid, k)
+    # the class counts come from bincount outside the kernels (a comparison with every class
+    # index would be a K x P pass of its own)
+    counts, n_invalid = count_labels(lab_c, valid, k)
+    n_valid = z.shape[2] - n_invalid
+    n_bad = n_invalid.sum() - count_ignored(label, options.ignored)
     if options.with_argmax:
         am_counts = class_counts(argmax, valid, k)
     else:
         am_counts = counts.new_zeros(())
-    ctx.save_for_backward(z, *out[7:])
+    ctx.save_for_backward(z, *saved)
     return ce, denom, psum, counts, am_counts, n_valid, n_bad
 
 
@@ -460,8 +525,14 @@ def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -
     ``(B, K)`` (either may be None: no gradient), after :func:`stats_forward`."""
     if ctx.binary:
         return _binary_backward(ctx, g_ce, g_psum)
-    z, vf, lab_c, a, m, lse1, lset, s_keep, p_keep = ctx.saved_tensors
+    z, *saved = ctx.saved_tensors
     options: KernelOptions = ctx.options
+    g_ce = z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype)
+    g = z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous()
+    if ctx.keep:
+        options.runner.eager_calls += 1
+        return _keep_backward(*saved, g_ce, g, tau=options.tau, with_ce=options.with_ce)
+    vf, lab_c, a, m, lse1, lset = saved
     return options.runner.run(
         _backward_kernel,
         options.use_compile,
@@ -472,13 +543,10 @@ def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -
         m=m,
         lse1=lse1,
         lset=lset,
-        s_keep=s_keep,
-        p_keep=p_keep,
-        g_ce=z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype),
-        g=z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous(),
+        g_ce=g_ce,
+        g=g,
         tau=options.tau,
         with_ce=options.with_ce,
-        keep=_keeps_softmax(z, options),
     )
 
 
@@ -493,12 +561,12 @@ def _binary_forward(
     options.runner.eager_calls += 1
     ig = options.ignore_index
     if ig in (0, 1):
-        valid, lab_c, n_bad = label_masks(label, 2, ig)
-        fg_label = lab_c == 1
+        valid, lab_c = label_masks(label, 2, ig)
+        fg_label = (lab_c == 1) & valid
     else:
         valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
         fg_label = label == 1
-        n_bad = label.numel() - valid.sum() - (label == ig).sum()
+    n_bad = label.numel() - valid.sum() - count_ignored(label, options.ignored)
     vf = valid.to(z.dtype)
     t = z * options.tau
     s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background

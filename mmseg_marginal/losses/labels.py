@@ -8,15 +8,14 @@ per image, ``P`` pixels); :func:`valid_mask`, :func:`out_of_range_values` and
 * A valid label outside ``[0, K)`` is an error: :func:`check_labels` raises one ``ValueError``
   naming the value; :func:`out_of_range_values` lists such values for callers that word their
   own message (:func:`~mmseg_marginal.evaluation.metrics.image_proportion_counts`), and
-  :func:`label_masks` counts them without a host synchronization, so that it can run inside
-  ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`).
+  :func:`label_masks` marks them without a host synchronization, so that it can run inside
+  ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`), and :func:`count_labels`
+  with :func:`count_ignored` count them.
 * Per-class pixel counts come from ``torch.bincount`` on ``label + b * (K + 1)`` (one extra bin
-  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built
-  (``fusible=True`` counts by comparison with the class indices, a form ``torch.compile`` can
-  trace).
+  per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built.
 """
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -82,12 +81,12 @@ def check_labels(
 
 def label_masks(
     label: Tensor, num_classes: int, ignore_index: Optional[int]
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> Tuple[Tensor, Tensor]:
     """Validity and clean labels without a host synchronization (traceable by dynamo).
 
-    A pixel is valid when its label is not ignored and lies in ``[0, num_classes)``; the other
-    non-ignored pixels are counted in ``n_bad`` (the caller raises through
-    :func:`check_labels` when it is positive).
+    A pixel is valid when its label lies in ``[0, num_classes)`` and is not ignored. The other
+    non-ignored pixels carry bad labels; :func:`count_labels` and :func:`count_ignored` count
+    them (the caller raises through :func:`check_labels` when there are any).
 
     Args:
         label (Tensor): Integer labels of any shape.
@@ -95,47 +94,51 @@ def label_masks(
         ignore_index (int | None): Label value to ignore.
 
     Returns:
-        tuple[Tensor, Tensor, Tensor]: ``valid`` (bool, shape of ``label``), ``clean``
-        (``label`` with 0 at the invalid pixels, a safe index) and ``n_bad`` (0-dim int64).
+        tuple[Tensor, Tensor]: ``valid`` (bool, shape of ``label``) and ``clean`` (``label``
+        clamped to ``[0, num_classes)``: equal to ``label`` where it is valid, a safe index
+        everywhere).
     """
-    valid = (label >= 0) & (label < num_classes)
-    if ignore_index is None:
-        n_ignored = 0
-    else:
-        ignored = label == ignore_index
-        if 0 <= ignore_index < num_classes:
-            valid = valid & ~ignored
-        n_ignored = ignored.sum()
-    # every pixel is valid, ignored or bad (an ignored label is never counted as valid)
-    n_bad = label.numel() - valid.sum() - n_ignored
-    return valid, torch.where(valid, label, 0), n_bad
+    clean = label.clamp(0, num_classes - 1)
+    valid = clean == label
+    if ignore_index is not None and 0 <= ignore_index < num_classes:
+        valid = valid & (label != ignore_index)
+    return valid, clean
 
 
-def class_counts(
-    label: Tensor, valid: Tensor, num_classes: int, *, fusible: bool = False
-) -> Tensor:
-    """Per-image class pixel counts over the valid pixels.
+def count_ignored(label: Tensor, ignore_index: Optional[int]) -> Union[Tensor, int]:
+    """Number of pixels labelled ``ignore_index`` (0-dim int64; the int 0 for None)."""
+    return 0 if ignore_index is None else (label == ignore_index).sum()
+
+
+def count_labels(label: Tensor, valid: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
+    """Per-image class pixel counts and invalid-pixel counts, by one ``bincount``.
 
     Args:
         label (Tensor): Labels ``(B, P)``, in ``[0, num_classes)`` where ``valid``.
         valid (Tensor): Valid mask ``(B, P)``.
         num_classes (int): K.
-        fusible (bool): Count by comparison with the class indices (a ``(B, K, P)`` reduction
-            that ``torch.compile`` fuses into the surrounding kernel) instead of by
-            ``bincount`` (no ``(B, K, P)`` temporary when run eagerly). Default: False.
 
     Returns:
-        Tensor: Counts ``(B, K)`` as int64.
+        tuple[Tensor, Tensor]: ``counts`` ``(B, K)`` and ``n_invalid`` ``(B,)``, int64
+        (``counts.sum(1) + n_invalid = P``).
     """
-    if fusible:
-        classes = torch.arange(num_classes, device=label.device).view(1, num_classes, 1)
-        return ((label.unsqueeze(1) == classes) & valid.unsqueeze(1)).sum(2)
     b = label.shape[0]
     k1 = num_classes + 1
-    offset = torch.arange(b, device=label.device).unsqueeze(1) * k1
-    idx = torch.where(valid, label, num_classes) + offset
-    counts = torch.bincount(idx.reshape(-1), minlength=b * k1).reshape(b, k1)
-    return counts[:, :num_classes]
+    idx = torch.where(valid, label, num_classes)
+    idx = idx + torch.arange(0, b * k1, k1, device=label.device).view(b, 1)
+    counts = torch.bincount(idx.view(-1), minlength=b * k1).view(b, k1)
+    return counts[:, :num_classes], counts[:, num_classes]
+
+
+def class_counts(label: Tensor, valid: Tensor, num_classes: int) -> Tensor:
+    """Per-image class pixel counts ``(B, K)`` (int64) over the valid pixels.
+
+    Args:
+        label (Tensor): Labels ``(B, P)``, in ``[0, num_classes)`` where ``valid``.
+        valid (Tensor): Valid mask ``(B, P)``.
+        num_classes (int): K.
+    """
+    return count_labels(label, valid, num_classes)[0]
 
 
 def weighted_class_sums(label: Tensor, values: Tensor, valid: Tensor, num_classes: int) -> Tensor:
