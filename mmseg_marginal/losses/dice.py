@@ -58,6 +58,7 @@ from .inputs import (
     LossInputs,
     check_choice,
     deprecated,
+    full_precision,
     log_softmax_dim1,
     normalize_proportions,
     positive,
@@ -121,7 +122,7 @@ def dice_statistics(
 def _dice_statistics(inp: LossInputs, *, with_background: bool) -> Tuple[Tensor, Tensor, Tensor]:
     """:func:`dice_statistics` of checked inputs (computed outside autocast: fp16 sums over
     all pixels would overflow past 65504)."""
-    with torch.autocast(device_type=inp.z.device.type, enabled=False):
+    with full_precision(inp.z.device.type):
         return _dice_sums(inp, with_background=with_background)
 
 

@@ -60,7 +60,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .inputs import LARGE_NUMEL, NO_IGNORE
-from .labels import class_counts, count_ignored, count_labels, label_masks
+from .labels import class_counts, count_labels, label_masks
 
 #: Minimum number of float32 logits elements for which ``compile='auto'`` compiles.
 AUTO_COMPILE_MIN_NUMEL = LARGE_NUMEL
@@ -431,9 +431,12 @@ def _keep_backward(
     """The gradient of :func:`_backward_kernel` from the softmaxes kept by
     :func:`_keep_forward`: with ``s = rs s_keep`` and ``p = rse1 e1``,
     ``tau v s (G - <G, s>) = tau w (s_keep G - s_keep rs <G, s_keep>)``."""
-    grad = torch.mul(s_keep, g.unsqueeze(2))
-    grad.addcmul_(s_keep, _pixel_dots(s_keep, g).mul_(rs.unsqueeze(1)).neg_())
-    grad.mul_((w * tau).unsqueeze(1))
+    tw = (w * tau).unsqueeze(1)
+    # tau w (G - rs <G, s_keep>) as one broadcast product, then times s_keep
+    grad = torch.addcmul(
+        _pixel_dots(s_keep, g).mul_(tw * rs.unsqueeze(1)).neg_(), g.unsqueeze(2), tw
+    )
+    grad.mul_(s_keep)
     if with_ce:
         ag = (a * g_ce).unsqueeze(1)
         grad.addcmul_(e1, ag * rse1.unsqueeze(1))
@@ -509,9 +512,7 @@ def stats_forward(
     k = z.shape[1]
     # the class counts come from bincount outside the kernels (a comparison with every class
     # index would be a K x P pass of its own)
-    counts, n_invalid = count_labels(lab_c, valid, k)
-    n_valid = z.shape[2] - n_invalid
-    n_bad = n_invalid.sum() - count_ignored(label, options.ignored)
+    counts, n_valid, n_bad = count_labels(label, k, options.ignored)
     if options.with_argmax:
         am_counts = class_counts(argmax, valid, k)
     else:
@@ -566,7 +567,8 @@ def _binary_forward(
     else:
         valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
         fg_label = label == 1
-    n_bad = label.numel() - valid.sum() - count_ignored(label, options.ignored)
+    n_ignored = 0 if options.ignored is None else (label == options.ignored).sum()
+    n_bad = label.numel() - valid.sum() - n_ignored
     vf = valid.to(z.dtype)
     t = z * options.tau
     s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background

@@ -7,9 +7,10 @@ optional per-pixel weight ``(B, P)`` and the ignored label. The label bookkeepin
 range check, class counts) is in :mod:`~mmseg_marginal.losses.labels`.
 """
 
+import contextlib
 import math
 import warnings
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import ContextManager, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -166,6 +167,31 @@ def log_softmax_dim1(z: Tensor) -> Tensor:
     if z.numel() < LARGE_NUMEL:
         return z - torch.logsumexp(z, 1, keepdim=True)
     return torch.log_softmax(z, 1)
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type``.
+
+    ``torch.is_autocast_enabled(device_type)`` (torch >= 2.4); before it, the argument-free
+    ``torch.is_autocast_enabled()`` (CUDA) and ``torch.is_autocast_cpu_enabled()`` (CPU), and
+    True for other device types (the caller then leaves autocast explicitly).
+    """
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch < 2.4: no device argument
+        if device_type == "cuda":
+            return bool(torch.is_autocast_enabled())
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return True
+
+
+def full_precision(device_type: str) -> ContextManager:
+    """A context in which autocast is off for ``device_type`` (a no-op context where it is
+    not on): the losses' sums run in the precision of their inputs."""
+    if autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def non_negative(value: float, what: str, name: str) -> float:

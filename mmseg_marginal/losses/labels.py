@@ -10,7 +10,7 @@ per image, ``P`` pixels); :func:`valid_mask`, :func:`out_of_range_values` and
   own message (:func:`~mmseg_marginal.evaluation.metrics.image_proportion_counts`), and
   :func:`label_masks` marks them without a host synchronization, so that it can run inside
   ``torch.compile``'d kernels (:mod:`~mmseg_marginal.losses.fused`), and :func:`count_labels`
-  with :func:`count_ignored` count them.
+  counts them.
 * Per-class pixel counts come from ``torch.bincount`` on ``label + b * (K + 1)`` (one extra bin
   per image collects the invalid pixels), so no one-hot ``B x K x P`` label tensor is built.
 """
@@ -85,8 +85,8 @@ def label_masks(
     """Validity and clean labels without a host synchronization (traceable by dynamo).
 
     A pixel is valid when its label lies in ``[0, num_classes)`` and is not ignored. The other
-    non-ignored pixels carry bad labels; :func:`count_labels` and :func:`count_ignored` count
-    them (the caller raises through :func:`check_labels` when there are any).
+    non-ignored pixels carry bad labels; :func:`count_labels` counts them (the caller raises
+    through :func:`check_labels` when there are any).
 
     Args:
         label (Tensor): Integer labels of any shape.
@@ -105,29 +105,51 @@ def label_masks(
     return valid, clean
 
 
-def count_ignored(label: Tensor, ignore_index: Optional[int]) -> Union[Tensor, int]:
-    """Number of pixels labelled ``ignore_index`` (0-dim int64; the int 0 for None)."""
-    return 0 if ignore_index is None else (label == ignore_index).sum()
+#: Widest label range (ignored label included) that :func:`count_labels` bins directly.
+MAX_BINNED_LABEL = 1 << 12
 
 
-def count_labels(label: Tensor, valid: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
-    """Per-image class pixel counts and invalid-pixel counts, by one ``bincount``.
+def count_labels(
+    label: Tensor, num_classes: int, ignore_index: Optional[int]
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Per-image class pixel counts, valid-pixel counts and the number of bad labels, from
+    one ``bincount`` of the raw labels.
+
+    Each image's labels are clamped to ``[lo - 1, hi]``, with ``[lo, hi)`` the smallest range
+    that holds the classes and ``ignore_index`` (when it is within
+    :data:`MAX_BINNED_LABEL` of them), and counted in bins of their own: the class bins give
+    the counts, the ``ignore_index`` bin the ignored pixels, the rest the bad labels.
 
     Args:
-        label (Tensor): Labels ``(B, P)``, in ``[0, num_classes)`` where ``valid``.
-        valid (Tensor): Valid mask ``(B, P)``.
+        label (Tensor): Raw integer labels ``(B, P)``.
         num_classes (int): K.
+        ignore_index (int | None): Label value to ignore.
 
     Returns:
-        tuple[Tensor, Tensor]: ``counts`` ``(B, K)`` and ``n_invalid`` ``(B,)``, int64
-        (``counts.sum(1) + n_invalid = P``).
+        tuple[Tensor, Tensor, Tensor]: ``counts`` ``(B, K)``, ``n_valid`` ``(B,)`` and
+        ``n_bad`` (0-dim: non-ignored labels outside ``[0, K)``), int64.
     """
-    b = label.shape[0]
-    k1 = num_classes + 1
-    idx = torch.where(valid, label, num_classes)
-    idx = idx + torch.arange(0, b * k1, k1, device=label.device).view(b, 1)
-    counts = torch.bincount(idx.view(-1), minlength=b * k1).view(b, k1)
-    return counts[:, :num_classes], counts[:, num_classes]
+    lo, hi = 0, num_classes
+    binned = ignore_index is not None and -MAX_BINNED_LABEL <= ignore_index < MAX_BINNED_LABEL
+    if binned:
+        lo, hi = min(lo, ignore_index), max(hi, ignore_index + 1)
+    b, width = label.shape[0], hi - lo + 2
+    # bin j of image i counts the label lo - 1 + j (the ends: everything below lo, from hi on)
+    start = 1 - lo
+    idx = label.clamp(lo - 1, hi) + torch.arange(
+        start, start + b * width, width, device=label.device
+    ).view(b, 1)
+    bins = torch.bincount(idx.view(-1), minlength=b * width).view(b, width)
+    counts = bins[:, start : start + num_classes]
+    n_ignored: Union[Tensor, int] = 0
+    if binned:
+        n_ignored = bins[:, start + ignore_index].sum()
+        if 0 <= ignore_index < num_classes:
+            counts = counts.index_fill(1, torch.tensor([ignore_index], device=label.device), 0)
+    elif ignore_index is not None:
+        n_ignored = (label == ignore_index).sum()
+    n_valid = counts.sum(1)
+    return counts, n_valid, label.numel() - n_valid.sum() - n_ignored
 
 
 def class_counts(label: Tensor, valid: Tensor, num_classes: int) -> Tensor:
@@ -138,7 +160,12 @@ def class_counts(label: Tensor, valid: Tensor, num_classes: int) -> Tensor:
         valid (Tensor): Valid mask ``(B, P)``.
         num_classes (int): K.
     """
-    return count_labels(label, valid, num_classes)[0]
+    b = label.shape[0]
+    k1 = num_classes + 1
+    idx = torch.where(valid, label, num_classes)
+    idx = idx + torch.arange(0, b * k1, k1, device=label.device).view(b, 1)
+    counts = torch.bincount(idx.view(-1), minlength=b * k1).view(b, k1)
+    return counts[:, :num_classes]
 
 
 def weighted_class_sums(label: Tensor, values: Tensor, valid: Tensor, num_classes: int) -> Tensor:

@@ -46,6 +46,7 @@ from .inputs import (
     LossInputs,
     check_choice,
     deprecated,
+    full_precision,
     non_negative,
     normalize_proportions,
     positive,
@@ -116,7 +117,7 @@ def marginal_stats(
     """
     options = _kernel_options(inp, temperature, runner, with_ce=with_ce, with_argmax=with_argmax)
     z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
-    with torch.autocast(device_type=z.device.type, enabled=False):
+    with full_precision(z.device.type):
         out = FusedMarginalStats.apply(z, label, cw, pw, options, inp.binary)
     ce, denom, psum, counts, am_counts, n_valid, n_bad = out
     _raise_on_bad_labels(inp, n_bad)
@@ -311,35 +312,37 @@ def marginal_term(
 ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
     """``R`` (0-dim: the penalty per image, or of the pooled batch, averaged) from the class
     sums ``psum`` ``(B, K')``, the ground-truth ``counts`` ``(B, K')`` and ``n_valid``
-    ``(B,)``; and what :func:`marginal_term_grad` needs."""
+    ``(B,)``; and what :func:`marginal_term_grad` needs. The proportions are taken in the
+    dtype of ``psum``."""
     if objective.pooling == "batch":
         psum, counts = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True)
         n_valid = n_valid.sum(0).reshape(1)
+    den = n_valid.unsqueeze(-1).to(psum.dtype) + PROP_EPS
+    pred = (psum + PROP_EPS) / den
     if objective.prior is not None:
         gt = objective.prior.to(psum).unsqueeze(0)
     else:
-        gt = normalize_proportions(counts.double(), n_valid).to(psum.dtype)
-    pred = normalize_proportions(psum, n_valid)
+        gt = (counts.to(psum.dtype) + PROP_EPS) / den
     kind, reduction, binary = objective.penalty, objective.class_reduction, objective.binary
     r_img = marginal_penalty(gt, pred, penalty=kind, class_reduction=reduction, binary=binary)
     if objective.prior is not None:
         # an image without valid pixels has p_hat = 1 (no pixel, smoothed), the prior not
         r_img = torch.where(n_valid > 0, r_img, r_img.new_zeros(()))
     # without a prior, such an image has y_hat = p_hat = 1 (smoothed), so R = 0 exactly
-    return r_img.mean(), (gt, pred, n_valid)
+    return r_img.mean(), (gt, pred, den, n_valid)
 
 
 def marginal_term_grad(
     parts: Tuple[Tensor, ...], objective: MarginalObjective, batch_size: int
 ) -> Tensor:
     """``dR / dpsum`` ``(B, K')`` of :func:`marginal_term` (``parts``: its second output)."""
-    gt, pred, n_valid = parts
+    gt, pred, den, n_valid = parts
     kind, reduction, binary = objective.penalty, objective.class_reduction, objective.binary
     d = _penalty_grad(gt, pred, kind, reduction, binary)
     if objective.prior is not None:
         d = torch.where((n_valid > 0).unsqueeze(-1), d, 0.0)
-    # p_hat = (psum + eps) / (n + eps), and R is the mean of the rows' penalties
-    d = d / ((n_valid.unsqueeze(-1).to(pred.dtype) + PROP_EPS) * pred.shape[0])
+    # p_hat = (psum + eps) / den, and R is the mean of the rows' penalties
+    d = d / (den * pred.shape[0])
     return d.expand(batch_size, -1)
 
 
@@ -370,12 +373,15 @@ class FusedMarginalLoss(torch.autograd.Function):
             ctx, z, label, cw, pw, options, binary=objective.binary
         )
         r, parts = marginal_term(psum, counts, n_valid, objective)
-        loss = objective.weight * r
         ctx.ce_scale = None
         if options.with_ce:
-            div = denom + CE_EPS if objective.ce_divisor is None else objective.ce_divisor
-            ctx.ce_scale = 1.0 / div
-            loss = ce / div + loss
+            if objective.ce_divisor is None:
+                ctx.ce_scale = (denom + CE_EPS).reciprocal_()
+            else:
+                ctx.ce_scale = 1.0 / objective.ce_divisor
+            loss = torch.add(ce * ctx.ce_scale, r, alpha=objective.weight)
+        else:
+            loss = r * objective.weight
         ctx.objective = objective
         ctx.marginal_parts = parts
         ctx.batch_size = psum.shape[0]
@@ -389,7 +395,7 @@ class FusedMarginalLoss(torch.autograd.Function):
         g_psum = None
         if objective.weight != 0:
             d = marginal_term_grad(ctx.marginal_parts, objective, ctx.batch_size)
-            g_psum = d * (g * objective.weight)
+            g_psum = d * (g if objective.weight == 1 else g * objective.weight)
         g_ce = None if ctx.ce_scale is None else g * ctx.ce_scale
         return stats_backward(ctx, g_ce, g_psum), None, None, None, None, None
 
@@ -568,7 +574,7 @@ class MarginalMixin(StatsReporter):
             binary=inp.binary,
         )
         z, label, cw, pw = _kernel_args(inp, class_weight, with_ce)
-        with torch.autocast(device_type=z.device.type, enabled=False):
+        with full_precision(z.device.type):
             loss, (r, counts, am_counts, n_valid, n_bad) = FusedMarginalLoss.apply(
                 z, label, cw, pw, options, objective
             )

@@ -1,5 +1,6 @@
 """Mathematics and bad-input behaviour of the label-marginal regularizer."""
 
+import contextlib
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from loss_cases import random_batch, tiny_batch, tiny_binary
 
 from mmseg_marginal.losses import (
+    CEMarginalLoss,
     LabelMarginalLoss,
     gt_proportions,
     marginal_penalty,
@@ -202,6 +204,38 @@ def test_half_precision_large_logits(dtype, penalty):
     assert z.grad.dtype == dtype and torch.isfinite(z.grad.float()).all()
     ref = loss(z.detach().float(), label)
     torch.testing.assert_close(val, ref)
+
+
+@pytest.mark.parametrize("loss", [LabelMarginalLoss("kl"), CEMarginalLoss("l1")], ids=repr)
+def test_autocast_leaves_the_marginal_losses_in_float32(loss):
+    """Under CPU autocast (bfloat16 matmuls) the class sums still run in float32: value and
+    gradient equal those without autocast."""
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 5, 8, 8, generator=g).requires_grad_()
+    label = torch.randint(0, 5, (2, 8, 8), generator=g)
+    ref = loss(z, label)
+    (ref_grad,) = torch.autograd.grad(ref, z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(z, label)
+    (grad,) = torch.autograd.grad(got, z)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    torch.testing.assert_close(grad, ref_grad, rtol=0, atol=0)
+
+
+def test_autocast_state_on_torch_without_the_device_argument(monkeypatch):
+    """torch < 2.4 has ``is_autocast_enabled()`` (CUDA) and ``is_autocast_cpu_enabled()``."""
+    from mmseg_marginal.losses.inputs import autocast_enabled, full_precision
+
+    state = {"cuda": False, "cpu": True}
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda: state["cuda"])
+    monkeypatch.setattr(torch, "is_autocast_cpu_enabled", lambda: state["cpu"], raising=False)
+    assert autocast_enabled("cpu") is True and autocast_enabled("cuda") is False
+    state.update(cuda=True, cpu=False)
+    assert autocast_enabled("cpu") is False and autocast_enabled("cuda") is True
+    assert autocast_enabled("xpu") is True  # unknown on such a torch: leave autocast anyway
+    assert isinstance(full_precision("cpu"), contextlib.nullcontext)
+    assert isinstance(full_precision("cuda"), torch.autocast)
 
 
 def test_kl_finite_when_predicted_proportion_is_zero():
