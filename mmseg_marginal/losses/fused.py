@@ -26,23 +26,25 @@ foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
 From :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements on (and always on the
 compiled path), only per-pixel statistics (``B x P``) are saved: the softmaxes are recomputed in
 backward, so no logits-sized tensor is kept between forward and backward. Below it the eager
-kernels keep the two softmaxes instead (two tensors of less than 4 MiB each in float32). No
-one-hot label tensor is built.
+kernels keep the two unnormalized softmaxes instead (two tensors of less than 4 MiB each in
+float32) with the reciprocals of their per-pixel sums. No one-hot label tensor is built. The
+eager kernels take ``exp(x)`` as ``exp2(x log2(e))`` (:data:`LOG2E`).
 Every ``exp`` argument is clamped below at :func:`exp_floor` (``1 + log`` of the smallest normal
 float of the dtype): the result then differs from the unclamped one by less than ``e`` times
-that float, and the CPU never takes the slow path of ``exp`` near and below the subnormal
-range. The tempered exponentials ``exp(tau (z_ik - max_k z_ik))`` are clamped below at
+that float, and the CPU never takes the slow path of ``exp`` (``exp2``) near and below the
+subnormal range. The tempered exponentials ``exp(tau (z_ik - max_k z_ik))`` are clamped below at
 ``exp(exp_floor / 2)`` (about ``2e-19`` in float32): their products with the gradients of the
 class sums then stay normal floats too (a subnormal operand slows a CPU multiplication by
 orders of magnitude), and a class sum over ``N`` pixels changes by less than ``N`` times that
 floor, far below the ``1e-10`` smoothing of the proportions.
 
-The multi-class kernels run in one of two formulations of the same mathematics (argument
-``fusible``): compiled (pointwise ops and reductions only, ``torch.compile(dynamic=True)``,
-which fuses them into a few loops over the logits) or eager (one or two reused logits-sized
-buffers updated in place, batched row-vector products for the class sums, ``bincount``
-for the counts). A
-:class:`KernelRunner` decides which one runs, owns the compiled kernels and counts the calls;
+The multi-class kernels run in one of three formulations of the same mathematics: compiled
+(:func:`_forward_kernel` and :func:`_backward_kernel` with ``fusible=True``: pointwise ops and
+reductions only, ``torch.compile(dynamic=True)``, which fuses them into a few loops over the
+logits), eager recomputing (the same functions with ``fusible=False``: one or two reused
+logits-sized buffers updated in place) or eager keeping the softmaxes (:func:`_keep_forward`,
+:func:`_keep_backward`); the eager ones take the class sums as batched row-vector products. A
+:class:`KernelRunner` decides whether the compiled kernels run, owns them and counts the calls;
 every loss module owns one (``loss.kernels``), so its lifetime is the module's. A compilation
 failure switches that runner to eager with one logged warning. The environment variable
 ``MMSEG_MARGINAL_COMPILE=0`` disables compilation everywhere.
@@ -560,30 +562,21 @@ def _binary_forward(
     options: KernelOptions,
 ) -> Tuple[Tensor, ...]:
     options.runner.eager_calls += 1
-    ig = options.ignore_index
-    if ig in (0, 1):
-        valid, lab_c = label_masks(label, 2, ig)
-        fg_label = (lab_c == 1) & valid
-    else:
-        valid = torch.bitwise_or(label, 1) == 1  # label in {0, 1}
-        fg_label = label == 1
-    n_ignored = 0 if options.ignored is None else (label == options.ignored).sum()
-    n_bad = label.numel() - valid.sum() - n_ignored
+    valid, lab_c = label_masks(label, 2, options.ignored)
     vf = valid.to(z.dtype)
+    counts, n_valid, n_bad = count_labels(label, 2, options.ignored)
     t = z * options.tau
-    s1, s0 = torch.sigmoid(t), torch.sigmoid(-t)  # foreground, background
-    fg = (s1 * vf).sum(1)
-    bg = (s0 * vf).sum(1)
-    n_valid = valid.sum(1)
-    n_fg = fg_label.sum(1)
-    counts = torch.stack([n_valid - n_fg, n_fg], 1)
+    s1 = torch.sigmoid(t)  # foreground
+    s0 = torch.sigmoid(t.neg_())  # background
+    # (B, 2) = [background, foreground] sums over the valid pixels, by one batched product
+    psum = _class_sums(torch.stack([s0, s1], 1), vf)
     if options.with_ce:
-        y = fg_label.to(z.dtype)
+        y = lab_c.to(z.dtype)
         per_pixel = F.binary_cross_entropy_with_logits(
             z, y, reduction="none", pos_weight=pos_weight
         )
         a = vf if pw is None else vf * pw
-        ce = torch.where(valid, per_pixel * a, per_pixel.new_zeros(())).sum()
+        ce = (per_pixel * a).sum()
         denom = n_valid.sum().to(z.dtype)
     else:
         y = a = vf
@@ -593,28 +586,32 @@ def _binary_forward(
         am_counts = torch.stack([n_valid - am_fg, am_fg], 1)
     else:
         am_counts = counts.new_zeros(())
-    ctx.save_for_backward(z, vf, y, a, pos_weight, s1 * s0)
-    return ce, denom, torch.stack([bg, fg], 1), counts, am_counts, n_valid, n_bad
+    # d sigmoid(tau z) / dz = tau s1 s0, kept with the validity: (s1 s0) v
+    ctx.save_for_backward(z, y, a, pos_weight, s1.mul_(s0).mul_(vf))
+    return ce, denom, psum, counts, am_counts, n_valid, n_bad
 
 
 def _binary_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -> Tensor:
-    z, vf, y, a, pos_weight, ds = ctx.saved_tensors
+    z, y, a, pos_weight, dsv = ctx.saved_tensors
     options: KernelOptions = ctx.options
     options.runner.eager_calls += 1
     grad = None
     if g_psum is not None:
-        # d sigmoid(tau z) / dz = tau s1 s0, and the background sum has the opposite sign
-        g = (g_psum[:, 1] - g_psum[:, 0]).to(z.dtype).unsqueeze(1)
-        grad = ds * (vf * (g * options.tau))
+        # the background sum has the opposite sign of the foreground one
+        g = (g_psum[:, 1:] - g_psum[:, :1]).to(z.dtype)
+        grad = dsv * (g * options.tau)
     if options.with_ce and g_ce is not None:
         sig = torch.sigmoid(z)
         if pos_weight is None:
-            d = sig - y
+            d = sig.sub_(y)
         else:
             cy = pos_weight * y
-            d = sig * (cy + 1 - y) - cy
-        d = d * (a * g_ce.to(z.dtype))
-        grad = d if grad is None else grad + d
+            d = sig.mul_(cy + 1 - y).sub_(cy)
+        ag = a * g_ce.to(z.dtype)
+        if grad is None:
+            grad = d.mul_(ag)
+        else:
+            grad.addcmul_(d, ag)
     if grad is None:
         grad = torch.zeros_like(z)
     return grad
