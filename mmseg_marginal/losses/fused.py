@@ -615,11 +615,8 @@ def _binary_forward(
     psum = _class_sums(torch.stack([s0, s1], 1), vf)
     if options.with_ce:
         y = lab_c.to(z.dtype)
-        per_pixel = F.binary_cross_entropy_with_logits(
-            z, y, reduction="none", pos_weight=pos_weight
-        )
         a = vf if pw is None else vf * pw
-        ce = (per_pixel * a).sum()
+        ce = F.binary_cross_entropy_with_logits(z, y, a, reduction="sum", pos_weight=pos_weight)
         denom = n_valid.sum().to(z.dtype)
     else:
         y = a = vf

@@ -27,6 +27,7 @@ Binary mode (``use_sigmoid=True``, one foreground channel): the distribution is 
 from typing import Any, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -148,7 +149,7 @@ def _kernel_args(
 ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
     """Logits (``(B, P)`` foreground logits in binary mode), labels, CE class weights and
     per-pixel CE weights, as the fused functions take them."""
-    z = inp.z[:, 0] if inp.binary else inp.z.contiguous()
+    z = inp.z.reshape(inp.z.shape[0], -1) if inp.binary else inp.z.contiguous()
     cw = None if class_weight is None else class_weight.to(z.dtype)
     return z, inp.label, cw, inp.weight if with_ce else None
 
@@ -277,7 +278,7 @@ def _penalty_grad(
     if penalty == "l1":
         d = torch.sign(pred_prop - gt_prop)
         if binary:  # |y_fg - p_fg|: the background column has no gradient
-            return torch.stack([torch.zeros_like(d[..., 1]), d[..., 1]], -1)
+            return F.pad(d[..., 1:], (1, 0))
     else:
         tiny = torch.finfo(pred_prop.dtype).tiny
         d = torch.where(pred_prop >= tiny, -gt_prop / pred_prop.clamp_min(tiny), 0.0)
@@ -343,7 +344,7 @@ def marginal_term_grad(
         d = torch.where((n_valid > 0).unsqueeze(-1), d, 0.0)
     # p_hat = (psum + eps) / den, and R is the mean of the rows' penalties
     d = d / (den * pred.shape[0])
-    return d.expand(batch_size, -1)
+    return d if d.shape[0] == batch_size else d.expand(batch_size, -1)
 
 
 class FusedMarginalLoss(torch.autograd.Function):
