@@ -23,13 +23,11 @@ foreground logit (``s_i = sigmoid(tau z_i)``, BCE):
     \\frac{\\partial L}{\\partial z_i} = g_{ce}\\, a_i \\big(\\sigma(z_i)(c y_i + 1 - y_i)
         - c y_i\\big) + \\tau\\, v_i\\, s_i (1 - s_i) (G_{b,fg} - G_{b,bg}).
 
-From :data:`COMPILED_KEEP_MAX_NUMEL` logits elements on (on the eager path from
-:data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` on), only per-pixel statistics (``B x P``) are
-saved: the softmaxes are recomputed in backward, so no logits-sized tensor is kept between
-forward and backward. Below it the compiled kernels keep the unnormalized tempered softmax (one
-tensor of at most 16 MiB in float32), and below :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL`
-the eager kernels keep the two unnormalized softmaxes (two tensors of less than 4 MiB each)
-with the reciprocals of their per-pixel sums. No one-hot label tensor is built. The
+From :data:`~mmseg_marginal.losses.inputs.LARGE_NUMEL` logits elements on (and always on the
+compiled path), only per-pixel statistics (``B x P``) are saved: the softmaxes are recomputed in
+backward, so no logits-sized tensor is kept between forward and backward. Below it the eager
+kernels keep the two unnormalized softmaxes instead (two tensors of less than 4 MiB each in
+float32) with the reciprocals of their per-pixel sums. No one-hot label tensor is built. The
 eager kernels take ``exp(x)`` as ``exp2(x log2(e))`` (:data:`LOG2E`).
 Every ``exp`` argument is clamped below at :func:`exp_floor` (``1 + log`` of the smallest normal
 float of the dtype): the result then differs from the unclamped one by less than ``e`` times
@@ -68,12 +66,6 @@ from .labels import class_counts, count_labels, label_masks
 
 #: Minimum number of float32 logits elements for which ``compile='auto'`` compiles.
 AUTO_COMPILE_MIN_NUMEL = LARGE_NUMEL
-
-#: Below this many logits elements the compiled kernels keep the tempered exponentials
-#: ``exp(tau (z - max))`` (one logits-sized tensor, at most 16 MiB in float32) between
-#: forward and backward and take the class sums and the per-pixel dot products of the
-#: gradient as batched products; from it on they recompute them.
-COMPILED_KEEP_MAX_NUMEL = 1 << 22
 
 _COMPILE_MODES = (True, False, "auto")
 
@@ -268,32 +260,18 @@ def _forward_kernel(
     tau: float,
     with_ce: bool,
     with_argmax: bool,
-    keep_tempered: bool,
     fusible: bool,
 ) -> Tuple[Tensor, ...]:
-    """Forward statistics of the compiled formulation and of the eager one for large inputs:
-    ``(ce, denom, psum, valid, clean labels, argmax)`` and the tuple saved for
-    :func:`_backward_kernel` (``vf``, clean labels, CE weights ``a``, ``max``, the
-    log-sum-exps of ``z`` and ``tau z``); see :class:`FusedMarginalStats`. With
-    ``keep_tempered`` the compiled formulation returns ``psum`` as None and appends the
-    unnormalized ``exp(tau (z - max))`` and the weights ``vf / sum_k exp(tau (z - max))`` to
-    the saved tuple, and the caller takes the class sums as a batched product (which the
-    compiler would turn into a reduction loop)."""
+    """Forward statistics of the recomputing formulations (compiled, or eager on large
+    inputs): ``(ce, denom, psum, valid, clean labels, argmax)`` and the tuple saved for
+    :func:`_backward_kernel` (``vf``, clean labels, CE weights ``a``, ``max``, and the
+    log-sum-exps of ``z`` and ``tau z``); see :class:`FusedMarginalStats`."""
     k = z.shape[1]
     lo = exp_floor(z.dtype)
     valid, lab_c = label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
     m = z.amax(1, keepdim=True)
-    kept: Tuple[Tensor, ...] = ()
-    if fusible and keep_tempered:
-        zs = z - m
-        s_keep = _exp_tau(zs, tau, lo)
-        set_ = s_keep.sum(1)
-        psum = None
-        kept = (s_keep, vf / set_)
-        lset = torch.log(set_)
-        lse1 = torch.log(torch.exp(zs.clamp_min(lo)).sum(1)) if with_ce else None
-    elif fusible:
+    if fusible:
         zs = z - m
         lset = torch.log(_exp_tau(zs, tau, lo).sum(1))
         # recomputed (not kept from the line above), so that inductor keeps no logits-sized
@@ -316,7 +294,7 @@ def _forward_kernel(
     if lse1 is None:
         lse1 = vf
     argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
-    return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, m, lse1, lset) + kept
+    return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, m, lse1, lset)
 
 
 def _ce_sum(
@@ -352,8 +330,6 @@ def _backward_kernel(
     m: Tensor,
     lse1: Tensor,
     lset: Tensor,
-    s_keep: Optional[Tensor],
-    dots: Optional[Tensor],
     g_ce: Tensor,
     g: Tensor,
     *,
@@ -361,24 +337,17 @@ def _backward_kernel(
     with_ce: bool,
     fusible: bool,
 ) -> Tensor:
-    """Analytic gradient of the module docstring from the per-pixel statistics of
-    :func:`_forward_kernel`, recomputing the softmaxes; ``g_ce`` is the 0-dim gradient of the
-    CE sum, ``g`` the ``(B, K)`` one of ``psum``. Where the forward kept ``s_keep`` (compiled
-    formulation), the tempered softmax is ``s_keep / sum_k s_keep`` and ``dots`` ``(B, 1, P)``
-    holds ``sum_k g_bk s_keep[b, k, p]``."""
+    """Analytic gradient of the module docstring, recomputing both softmaxes from the
+    per-pixel statistics of :func:`_forward_kernel`; ``g_ce`` is the 0-dim gradient of the CE
+    sum, ``g`` the ``(B, K)`` one of ``psum``."""
     lo = exp_floor(z.dtype)
     m, lset = m.unsqueeze(1), lset.unsqueeze(1)
     vt = (vf * tau).unsqueeze(1)
     if fusible:
         zs = z - m
+        s = _exp_tau(zs, tau, lo) * torch.exp(-lset)
         gk = g.unsqueeze(2)
-        rs = torch.exp(-lset)
-        if s_keep is not None:
-            s = s_keep * rs
-            grad = vt * s * (gk - dots * rs)
-        else:
-            s = _exp_tau(zs, tau, lo) * rs
-            grad = vt * s * (gk - (s * gk).sum(1, keepdim=True))
+        grad = vt * s * (gk - (s * gk).sum(1, keepdim=True))
         if with_ce:
             classes = torch.arange(z.shape[1], device=z.device).view(1, -1, 1)
             onehot = (classes == lab_c.unsqueeze(1)).to(z.dtype)
@@ -539,18 +508,9 @@ def stats_forward(
         out = _keep_forward(z, label, cw, pw, **kwargs)
     else:
         out = options.runner.run(
-            _forward_kernel,
-            options.use_compile,
-            z=z,
-            label=label,
-            cw=cw,
-            pw=pw,
-            keep_tempered=z.numel() < COMPILED_KEEP_MAX_NUMEL,
-            **kwargs,
+            _forward_kernel, options.use_compile, z=z, label=label, cw=cw, pw=pw, **kwargs
         )
     ce, denom, psum, valid, lab_c, argmax, saved = out
-    if psum is None:  # the compiled kernel kept exp(tau (z - max)) and its weights
-        psum = _class_sums(saved[6], saved[7])
     k = z.shape[1]
     # the class counts come from bincount outside the kernels (a comparison with every class
     # index would be a K x P pass of its own)
@@ -575,8 +535,7 @@ def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -
     if ctx.keep:
         options.runner.eager_calls += 1
         return _keep_backward(*saved, g_ce, g, tau=options.tau, with_ce=options.with_ce)
-    vf, lab_c, a, m, lse1, lset = saved[:6]
-    s_keep = saved[6] if len(saved) > 6 else None
+    vf, lab_c, a, m, lse1, lset = saved
     return options.runner.run(
         _backward_kernel,
         options.use_compile,
@@ -587,8 +546,6 @@ def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -
         m=m,
         lse1=lse1,
         lset=lset,
-        s_keep=s_keep,
-        dots=None if s_keep is None else _pixel_dots(s_keep, g),
         g_ce=g_ce,
         g=g,
         tau=options.tau,
