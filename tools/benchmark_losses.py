@@ -4,11 +4,12 @@ Two tables, every row of a table measured in the same run with the rows interlea
 repeat (so that changes of the machine's load hit every row alike):
 
 * the default (no ``--height``/``--width``): the **size table**, one row per input size
-  (:data:`SIZES`), columns mmseg's ``CrossEntropyLoss(avg_non_ignore=True)`` (for the binary
-  sizes its ``use_sigmoid=True`` BCE), ``CEMarginalLoss('l1')`` on its default path
-  (``compile='auto'``) and on the eager kernels (``compile=False``), the columns of a row
-  taking turns at running first; min and median time, and the ratios of the minima to
-  mmseg's loss. At one thread unless ``--threads`` says otherwise.
+  (:data:`SIZES`, or those of ``--sizes``), columns mmseg's
+  ``CrossEntropyLoss(avg_non_ignore=True)`` (for the binary sizes its ``use_sigmoid=True``
+  BCE), ``CEMarginalLoss('l1')`` on its default path (``compile='auto'``) and on the eager
+  kernels (``compile=False``), the columns of a row taking turns at running first; min and
+  median time, and the ratios of the minima to mmseg's loss. At one thread unless
+  ``--threads`` says otherwise.
   On the CPU the minimum is taken of the process CPU time (``time.process_time``), which does
   not count the time the process waits while other processes use its core; the median of the
   wall-clock time is printed beside it.
@@ -19,6 +20,7 @@ repeat (so that changes of the machine's load hit every row alike):
 Examples::
 
     python tools/benchmark_losses.py --repeats 9
+    python tools/benchmark_losses.py --sizes 2x19x4x4 8x1x64x64 --repeats 25
     python tools/benchmark_losses.py --batch 2 --classes 19 --height 512 --width 1024 \\
         --repeats 10 --device cpu
 
@@ -394,7 +396,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="torch threads (size table default: 1)"
     )
     p.add_argument("--rows", nargs="*", help="loss table: only rows containing one of these")
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        default=None,
+        metavar="BxKxHxW",
+        help="size table: these inputs instead of the default sizes (K=1: the binary row)",
+    )
     return p.parse_args(argv)
+
+
+def parse_size(text: str) -> Tuple[int, int, int, int]:
+    """``'2x19x64x128'`` -> ``(2, 19, 64, 128)``.
+
+    Raises:
+        argparse.ArgumentTypeError: Naming the text unless it is four positive integers joined
+            by ``x``.
+    """
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is not BxKxHxW with four positive integers (e.g. 2x19x64x128)"
+        )
+    b, k, h, w = (int(p) for p in parts)
+    return b, k, h, w
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -403,6 +429,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     loss_table = args.height is not None or args.width is not None
     if loss_table and (args.height is None or args.width is None):
         raise SystemExit("--height and --width go together (the loss table of one size)")
+    if loss_table and args.sizes:
+        raise SystemExit("--sizes is for the size table; the loss table takes --height/--width")
     threads = args.threads or (None if loss_table else 1)
     if threads:
         torch.set_num_threads(threads)
@@ -429,7 +457,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             )
         else:
             table = run_size_table(
-                repeats=args.repeats, warmup=args.warmup, device=torch.device(dev)
+                sizes=args.sizes or SIZES,
+                repeats=args.repeats,
+                warmup=args.warmup,
+                device=torch.device(dev),
             )
         print(table)
         print()

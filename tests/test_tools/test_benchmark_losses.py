@@ -128,3 +128,26 @@ def test_size_table_has_one_row_per_size_and_ratios_to_mmseg():
     assert all(re.fullmatch(r"\d+\.\d\d / \d+\.\d\d \(\d+\.\d\dx\)", c) for c in multi[2:])
     assert binary[3] == "—"  # the binary path has no compiled kernels
     assert len(logged) == 5  # warmup lines: 3 columns + 2 binary columns
+
+
+def test_sizes_option_parses_bxkxhxw_and_names_a_bad_size(capsys):
+    args = bench.parse_args(["--sizes", "2x19x4x4", "8X1x64x64"])
+    assert args.sizes == [(2, 19, 4, 4), (8, 1, 64, 64)]
+    assert bench.parse_args([]).sizes is None
+    for bad in ("2x19x4", "2x19x4x0", "2x19xfourx4"):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--sizes", bad])
+        assert f"size {bad!r} is not BxKxHxW" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--sizes is for the size table"):
+        bench.main(["--sizes", "2x19x4x4", "--height", "8", "--width", "8"])
+
+
+@pytest.mark.slow
+def test_command_line_size_table_at_the_given_sizes(tmp_path):
+    cmd = [sys.executable, str(TOOL), "--sizes", "2x19x4x4", "--repeats", "1", "--warmup", "1"]
+    cmd += ["--device", "cpu"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table_rows(proc.stdout)
+    assert [r.split(" | ")[0][2:] for r in rows[1:]] == ["2x19x4x4"]
