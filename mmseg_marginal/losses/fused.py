@@ -183,8 +183,13 @@ class KernelRunner:
             else:
                 self.compiled_calls += 1
                 return out
+        return self.run_eager(kernel, fusible=False, **kwargs)
+
+    def run_eager(self, kernel: Callable, *args: Any, **kwargs: Any) -> Any:
+        """``kernel(*args, **kwargs)`` without compilation (the kernels that only have an eager
+        form, and the eager formulation of the others); counts the call."""
         self.eager_calls += 1
-        return kernel(**kwargs, fusible=False)
+        return kernel(*args, **kwargs)
 
 
 def _warn(message: str) -> None:
@@ -495,7 +500,7 @@ def stats_forward(
     ctx.options = options
     ctx.binary = binary
     if binary:
-        return _binary_forward(ctx, z, label, cw, pw, options)
+        return options.runner.run_eager(_binary_forward, ctx, z, label, cw, pw, options)
     ctx.keep = _keeps_softmax(z, options)
     kwargs = dict(
         ignore_index=options.ignore_index,
@@ -504,8 +509,7 @@ def stats_forward(
         with_argmax=options.with_argmax,
     )
     if ctx.keep:
-        options.runner.eager_calls += 1
-        out = _keep_forward(z, label, cw, pw, **kwargs)
+        out = options.runner.run_eager(_keep_forward, z, label, cw, pw, **kwargs)
     else:
         out = options.runner.run(
             _forward_kernel, options.use_compile, z=z, label=label, cw=cw, pw=pw, **kwargs
@@ -527,14 +531,15 @@ def stats_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -
     """Gradient of the logits from those of the CE sum (0-dim) and of the class sums
     ``(B, K)`` (either may be None: no gradient), after :func:`stats_forward`."""
     if ctx.binary:
-        return _binary_backward(ctx, g_ce, g_psum)
+        return ctx.options.runner.run_eager(_binary_backward, ctx, g_ce, g_psum)
     z, *saved = ctx.saved_tensors
     options: KernelOptions = ctx.options
     g_ce = z.new_zeros(()) if g_ce is None else g_ce.to(z.dtype)
     g = z.new_zeros(z.shape[:2]) if g_psum is None else g_psum.to(z.dtype).contiguous()
     if ctx.keep:
-        options.runner.eager_calls += 1
-        return _keep_backward(*saved, g_ce, g, tau=options.tau, with_ce=options.with_ce)
+        return options.runner.run_eager(
+            _keep_backward, *saved, g_ce, g, tau=options.tau, with_ce=options.with_ce
+        )
     vf, lab_c, a, m, lse1, lset = saved
     return options.runner.run(
         _backward_kernel,
@@ -561,7 +566,6 @@ def _binary_forward(
     pw: Optional[Tensor],
     options: KernelOptions,
 ) -> Tuple[Tensor, ...]:
-    options.runner.eager_calls += 1
     valid, lab_c = label_masks(label, 2, options.ignored)
     vf = valid.to(z.dtype)
     counts, n_valid, n_bad = count_labels(label, 2, options.ignored)
@@ -591,7 +595,6 @@ def _binary_forward(
 def _binary_backward(ctx: Any, g_ce: Optional[Tensor], g_psum: Optional[Tensor]) -> Tensor:
     z, y, a, pos_weight, dsv = ctx.saved_tensors
     options: KernelOptions = ctx.options
-    options.runner.eager_calls += 1
     grad = None
     if g_psum is not None:
         # the background sum has the opposite sign of the foreground one

@@ -318,6 +318,7 @@ def marginal_term(
     if objective.pooling == "batch":
         psum, counts = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True)
         n_valid = n_valid.sum(0).reshape(1)
+    # normalize_proportions of psum and counts, with their denominator computed once
     den = n_valid.unsqueeze(-1).to(psum.dtype) + PROP_EPS
     pred = (psum + PROP_EPS) / den
     if objective.prior is not None:
