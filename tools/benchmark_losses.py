@@ -9,7 +9,8 @@ repeat (so that changes of the machine's load hit every row alike):
   BCE), ``CEMarginalLoss('l1')`` on its default path (``compile='auto'``) and on the eager
   kernels (``compile=False``), the columns of a row taking turns at running first; min and
   median time, and the ratios of the minima to mmseg's loss. At one thread unless
-  ``--threads`` says otherwise.
+  ``--threads`` says otherwise. The sizes are interleaved in each repeat, or, with
+  ``--per-size``, each size runs all its repeats before the next.
   On the CPU the minimum is taken of the process CPU time (``time.process_time``), which does
   not count the time the process waits while other processes use its core; the median of the
   wall-clock time is printed beside it.
@@ -20,7 +21,7 @@ repeat (so that changes of the machine's load hit every row alike):
 Examples::
 
     python tools/benchmark_losses.py --repeats 9
-    python tools/benchmark_losses.py --sizes 2x19x4x4 8x1x64x64 --repeats 25
+    python tools/benchmark_losses.py --sizes 2x19x4x4 8x1x64x64 --repeats 25 --per-size
     python tools/benchmark_losses.py --batch 2 --classes 19 --height 512 --width 1024 \\
         --repeats 10 --device cpu
 
@@ -320,10 +321,16 @@ def run_size_table(
     repeats: int,
     warmup: int,
     device: torch.device,
+    per_size: bool = False,
     log: Callable[[str], None] = _stderr,
 ) -> str:
-    """Time the columns of :func:`size_columns` at every size, interleaved per repeat (the
-    order of the columns rotating from one repeat to the next).
+    """Time the columns of :func:`size_columns` at every size, the order of the columns
+    rotating from one repeat to the next.
+
+    ``per_size=False`` (default) interleaves the sizes in each repeat: every step of a size
+    follows the steps of the other sizes (caches and allocator as a larger computation left
+    them). ``per_size=True`` runs all repeats of one size before the next (the steady state of
+    a loop at one input size, as in training).
 
     Returns:
         str: A markdown table, one row per size: min and median milliseconds of each column
@@ -341,19 +348,26 @@ def run_size_table(
                     step_time(fn, z, label)
                 log(f"[{device}] warmup {shape} {name}: {time.perf_counter() - t0:.1f}s")
     times: Dict[Tuple, List[Tuple[float, float]]] = {}
-    for r in range(repeats):
-        for shape, z, label, cols in cases:
-            # the columns take turns at running first (after another size's steps), so that
-            # no column always finds the allocator as the previous column left it
-            live = [(name, fn) for name, fn in cols if fn is not None]
-            shift = r % len(live)
-            for name, fn in live[shift:] + live[:shift]:
-                times.setdefault((shape, name), []).append(step_times(fn, z, label))
+    # interleaved: repeat-major (each size's steps follow the other sizes' steps); per size:
+    # size-major (all repeats of one size, then the next)
+    order = (
+        [(case, r) for case in cases for r in range(repeats)]
+        if per_size
+        else [(case, r) for r in range(repeats) for case in cases]
+    )
+    for (shape, z, label, cols), r in order:
+        # the columns take turns at running first, so that no column always finds the
+        # allocator and the caches as the same other column left them
+        live = [(name, fn) for name, fn in cols if fn is not None]
+        shift = r % len(live)
+        for name, fn in live[shift:] + live[:shift]:
+            times.setdefault((shape, name), []).append(step_times(fn, z, label))
     clock = "CPU" if device.type == "cpu" else "wall"
     pick = 1 if device.type == "cpu" else 0
+    mode = "per size" if per_size else "interleaved across sizes"
     lines = [
         f"Device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; "
-        f"float32 logits, 5% ignored pixels; forward + backward; {repeats} interleaved repeats "
+        f"float32 logits, 5% ignored pixels; forward + backward; {repeats} repeats {mode} "
         f"after {warmup} warmup. Cells: min {clock} ms / median wall ms (ratio of the min "
         f"{clock} time to mmseg's).",
         "",
@@ -403,6 +417,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         metavar="BxKxHxW",
         help="size table: these inputs instead of the default sizes (K=1: the binary row)",
+    )
+    p.add_argument(
+        "--per-size",
+        action="store_true",
+        help="size table: all repeats of one size before the next (default: sizes interleaved "
+        "in each repeat)",
     )
     return p.parse_args(argv)
 
@@ -461,6 +481,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                 repeats=args.repeats,
                 warmup=args.warmup,
                 device=torch.device(dev),
+                per_size=args.per_size,
             )
         print(table)
         print()

@@ -72,6 +72,8 @@ _COMPILE_MODES = (True, False, "auto")
 #: ``log2(e)``: the eager kernels take ``exp(x)`` as ``exp2(x * LOG2E)`` (on CPUs where torch's
 #: ``exp`` goes through the vector math library, ``exp2`` is the faster of the two).
 LOG2E = 1.0 / math.log(2.0)
+#: ``log(2)``: converts the base-2 log-sum-exps of the eager kernels to natural units.
+LN2 = math.log(2.0)
 
 _LOG = logging.getLogger(__name__)
 
@@ -295,7 +297,11 @@ def _forward_kernel(
             lse1 = buf.sum(1).log_()
         del buf
     m = m.squeeze(1)
-    ce, denom, a = _ce_sum(z, lab_c, vf, m, lse1, cw, pw) if with_ce else _no_ce(vf)
+    if with_ce:
+        zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
+        ce, denom, a = _ce_sum(zy, lse1, lab_c, vf, cw, pw)
+    else:
+        ce, denom, a = _no_ce(vf)
     if lse1 is None:
         lse1 = vf
     argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
@@ -303,22 +309,24 @@ def _forward_kernel(
 
 
 def _ce_sum(
-    z: Tensor,
+    zy: Tensor,
+    lse: Tensor,
     lab_c: Tensor,
     vf: Tensor,
-    m: Tensor,
-    lse1: Tensor,
     cw: Optional[Tensor],
     pw: Optional[Tensor],
+    scale: float = 1.0,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    """The weighted CE sum ``sum_i a_i (lse1_i - (z_{i y_i} - m_i))``, its denominator
-    ``sum_i v_i c_{y_i}`` and the per-pixel CE weights ``a`` ``(B, P)``."""
+    """The weighted CE sum ``scale * sum_i a_i (lse_i - zy_i)``, its denominator
+    ``sum_i v_i c_{y_i}`` and the per-pixel CE weights ``a`` ``(B, P)``, from the log-sum-exps
+    ``lse`` of the shifted logits and the shifted logit ``zy`` of the true class ``(B, P)``
+    (natural units with ``scale=1``; base-2 units with ``scale=log(2)``)."""
     a = vf if cw is None else vf * cw[lab_c]
     denom = a.sum()
     if pw is not None:
         a = a * pw
-    zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
-    return ((lse1 - zy) * a).sum(), denom, a
+    ce = ((lse - zy) * a).sum()
+    return (ce if scale == 1.0 else ce * scale), denom, a
 
 
 def _no_ce(vf: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -395,7 +403,9 @@ def _keep_forward(
     valid, lab_c = label_masks(label, k, ignore_index)
     vf = valid.to(z.dtype)
     m = z.amax(1, keepdim=True)
-    zs2 = torch.sub(z, m).mul_(LOG2E)  # log2(e) (z - max)
+    # log2(e) (z - max) in one pass (log2(e) z - log2(e) max)
+    zs2 = torch.add(m * -LOG2E, z, alpha=LOG2E)
+    zy2 = torch.gather(zs2, 1, lab_c.unsqueeze(1)).squeeze(1) if with_ce else None
     e1 = None
     if _integer_tau(tau):
         # exp(tau zs) = exp(zs) ** tau by binary powering: one exponential for both softmaxes
@@ -408,15 +418,14 @@ def _keep_forward(
     rs = s_keep.sum(1).reciprocal_()
     w = vf * rs
     psum = _class_sums(s_keep, w)
-    m = m.squeeze(1)
     if with_ce:
         rse1 = e1.sum(1)
-        ce, denom, a = _ce_sum(z, lab_c, vf, m, torch.log(rse1), cw, pw)
+        ce, denom, a = _ce_sum(zy2, torch.log2(rse1), lab_c, vf, cw, pw, scale=LN2)
         rse1 = rse1.reciprocal_()
     else:
         ce, denom, a = _no_ce(vf)
         e1 = rse1 = vf
-    argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
+    argmax = _first_argmax(z, m) if with_argmax else lab_c
     return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, w, rs, rse1, s_keep, e1)
 
 

@@ -130,6 +130,29 @@ def test_size_table_has_one_row_per_size_and_ratios_to_mmseg():
     assert len(logged) == 5  # warmup lines: 3 columns + 2 binary columns
 
 
+@pytest.mark.parametrize("per_size", [False, True])
+def test_size_table_orders_the_steps_by_repeat_or_by_size(monkeypatch, per_size):
+    steps = []
+
+    def fake_step_times(fn, z, label):
+        steps.append(tuple(z.shape))
+        return 1e-3, 1e-3
+
+    monkeypatch.setattr(bench, "step_times", fake_step_times)
+    sizes = [(2, 19, 4, 4), (2, 1, 4, 4)]
+    table = bench.run_size_table(
+        sizes=sizes, repeats=3, warmup=0, device=torch.device("cpu"), per_size=per_size
+    )
+    a, b = sizes  # 3 columns at the multi-class size, 2 at the binary one
+    if per_size:
+        assert steps == [a] * 9 + [b] * 6
+        assert "3 repeats per size after 0 warmup" in table
+    else:
+        assert steps == ([a] * 3 + [b] * 2) * 3
+        assert "3 repeats interleaved across sizes after 0 warmup" in table
+    assert bench.parse_args(["--per-size"]).per_size and not bench.parse_args([]).per_size
+
+
 def test_sizes_option_parses_bxkxhxw_and_names_a_bad_size(capsys):
     args = bench.parse_args(["--sizes", "2x19x4x4", "8X1x64x64"])
     assert args.sizes == [(2, 19, 4, 4), (8, 1, 64, 64)]
