@@ -1,7 +1,7 @@
 """Benchmark the losses: forward + backward time (and peak memory) against mmseg's own losses.
 
-Two tables, every row of a table measured in the same run with the rows interleaved in each
-repeat (so that changes of the machine's load hit every row alike):
+Two tables, every row of a table measured in the same run, the timed steps interleaved (so
+that changes of the machine's load hit every row alike):
 
 * the default (no ``--height``/``--width``): the **size table**, one row per input size
   (:data:`SIZES`, or those of ``--sizes``), columns mmseg's
