@@ -296,6 +296,7 @@ def _forward_kernel(
             torch.sub(z, m, out=buf).mul_(LOG2E).clamp_min_(lo * LOG2E).exp2_()
             lse1 = buf.sum(1).log_()
         del buf
+    argmax = _first_argmax(z, m) if with_argmax else lab_c
     m = m.squeeze(1)
     if with_ce:
         zy = torch.gather(z, 1, lab_c.unsqueeze(1)).squeeze(1) - m
@@ -304,7 +305,6 @@ def _forward_kernel(
         ce, denom, a = _no_ce(vf)
     if lse1 is None:
         lse1 = vf
-    argmax = _first_argmax(z, m.unsqueeze(1)) if with_argmax else lab_c
     return ce, denom, psum, valid, lab_c, argmax, (vf, lab_c, a, m, lse1, lset)
 
 

@@ -147,18 +147,28 @@ def check_channels(c: int, *, use_sigmoid: bool, name: str) -> None:
         )
 
 
-def normalize_proportions(sums: Tensor, count: Tensor) -> Tensor:
+def proportion_denominator(count: Tensor, dtype: torch.dtype) -> Tensor:
+    """The denominator ``count + PROP_EPS`` of :func:`normalize_proportions`, ``(..., 1)`` in
+    ``dtype``, for pixel counts ``count`` ``(...)``."""
+    return count.unsqueeze(-1).to(dtype) + PROP_EPS
+
+
+def normalize_proportions(sums: Tensor, count: Tensor, den: Optional[Tensor] = None) -> Tensor:
     """Class proportions ``(sums + PROP_EPS) / (count + PROP_EPS)``.
 
     Args:
         sums (Tensor): Per-class sums ``(..., K)`` (pixel counts or summed probabilities).
         count (Tensor): Pixel counts ``(...)``, broadcast over the class axis.
+        den (Tensor | None): ``proportion_denominator(count, sums.dtype)`` when the caller
+            already has it (several sums over the same pixels). Default: computed here.
 
     Returns:
         Tensor: ``(..., K)`` in the dtype of ``sums``; all ones where ``count`` and ``sums``
         are 0.
     """
-    return (sums + PROP_EPS) / (count.unsqueeze(-1).to(sums.dtype) + PROP_EPS)
+    if den is None:
+        den = proportion_denominator(count, sums.dtype)
+    return (sums + PROP_EPS) / den
 
 
 def log_softmax_dim1(z: Tensor) -> Tensor:

@@ -43,7 +43,6 @@ from .inputs import (
     CE_EPS,
     NO_IGNORE,
     POOLINGS,
-    PROP_EPS,
     LossInputs,
     check_choice,
     deprecated,
@@ -52,6 +51,7 @@ from .inputs import (
     normalize_proportions,
     positive,
     prepare_inputs,
+    proportion_denominator,
 )
 from .labels import check_labels, class_counts
 
@@ -318,13 +318,12 @@ def marginal_term(
     if objective.pooling == "batch":
         psum, counts = psum.sum(0, keepdim=True), counts.sum(0, keepdim=True)
         n_valid = n_valid.sum(0).reshape(1)
-    # normalize_proportions of psum and counts, with their denominator computed once
-    den = n_valid.unsqueeze(-1).to(psum.dtype) + PROP_EPS
-    pred = (psum + PROP_EPS) / den
+    den = proportion_denominator(n_valid, psum.dtype)  # shared by both proportions
+    pred = normalize_proportions(psum, n_valid, den)
     if objective.prior is not None:
         gt = objective.prior.to(psum).unsqueeze(0)
     else:
-        gt = (counts.to(psum.dtype) + PROP_EPS) / den
+        gt = normalize_proportions(counts.to(psum.dtype), n_valid, den)
     kind, reduction, binary = objective.penalty, objective.class_reduction, objective.binary
     r_img = marginal_penalty(gt, pred, penalty=kind, class_reduction=reduction, binary=binary)
     if objective.prior is not None:
